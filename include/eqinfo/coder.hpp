@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file
+/// Deterministic fixed-point binary arithmetic coder.
+///
+/// READ ME FIRST
+/// -------------
+/// * The coder maps a byte sequence to a nested sequence of intervals of
+///   [0, 1). All arithmetic is on integers, so encoder and decoder agree on
+///   every interval on every machine; nothing here touches floating point.
+/// * Symbols come with an integer CDF of total 2^P (P = precision bits,
+///   8..24): byte s owns [cdf[s], cdf[s+1]) and every byte owns at least one
+///   count, so every byte is codable ("leaky" model).
+/// * The interval is kept as a 32-bit frame [low, high] (inclusive) plus E
+///   bits already emitted and F pending ("follow") bits, as in Witten, Neal
+///   and Cleary (1987). The real interval it stands for is
+///       prefix(E bits) . b . (not b)^F . rest
+///   for any frame value 0.b rest, i.e. each pending bit is the complement of
+///   the next resolved bit.
+/// * Termination (paper sec. 2.4): the code of a message is the SHORTEST bit
+///   string whose dyadic interval [0.c, 0.c + 2^-|c|) lies entirely inside the
+///   final interval. After renormalisation the frame straddles 1/2 and is
+///   wider than 1/4, so that string is E + F + j bits with j in {0, 1, 2}; see
+///   terminated_bits(). The length is exact and O(1): equal-info windows
+///   decide where to cut from it.
+/// * Bits are FIFO: the first coded byte determines the first bits.
+/// * Any change to what this file outputs for the same inputs is a breaking
+///   change of EQINFO_STREAM_FORMAT.
+
+#include <eqinfo/bits.hpp>
+#include <eqinfo/error.hpp>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstdint>
+#include <string>
+
+namespace eqinfo {
+inline namespace v1 {
+
+/// The integer CDF of the next byte: byte s owns [cdf[s], cdf[s+1]),
+/// cdf[0] == 0, cdf[256] == 2^P, strictly increasing.
+using cdf_table = std::array<std::uint32_t, 257>;
+
+/// Supported precisions. 256 symbols need at least 8 bits; the 32-bit frame
+/// stays wider than 2^30 > 2^24 after renormalisation, so every symbol keeps a
+/// non-empty sub-interval and the rounding error of a slice stays below
+/// 2^(P-30) of its width.
+inline constexpr unsigned min_precision_bits = 8;
+inline constexpr unsigned max_precision_bits = 24;
+
+namespace detail {
+
+inline constexpr std::uint64_t frame_mask = 0xFFFFFFFFull;
+inline constexpr std::uint64_t frame_half = 0x80000000ull;
+inline constexpr std::uint64_t frame_quarter = 0x40000000ull;
+
+static_assert(max_precision_bits <= 30, "the frame must stay wider than 2^P after renormalisation");
+static_assert(32 + max_precision_bits + 1 <= 64, "range * cdf must fit in 64 bits");
+
+/// Coder state shared by encoder and decoder (they evolve identically).
+struct interval_state {
+  std::uint64_t low = 0;             ///< frame low, 32-bit value
+  std::uint64_t high = frame_mask;   ///< frame high (inclusive), 32-bit value
+  std::uint64_t pending = 0;         ///< F: follow bits awaiting the next resolved bit
+  std::uint64_t emitted = 0;         ///< E: bits already final
+
+  friend bool operator==(const interval_state&, const interval_state&) = default;
+};
+
+/// How the shortest enclosed dyadic interval continues after the E emitted
+/// bits; see termination_tail().
+enum class tail_kind : std::uint8_t {
+  none,      ///< F == 0 and the frame is all of [0,1): the code is the emitted bits
+  zero,      ///< "0" + 1^F        : frame half [0, 1/2)
+  one,       ///< "1" + 0^F        : frame half [1/2, 1)
+  zero_one,  ///< "0" + 1^F + "1"  : frame quarter [1/4, 1/2)
+  one_zero,  ///< "1" + 0^F + "0"  : frame quarter [1/2, 3/4)
+};
+
+/// Shortest enclosed dyadic interval of a renormalised state. Why only these
+/// five: any dyadic interval of length >= 2^-(E+F) would have to cover the
+/// whole frame, possible only when F == 0 and the frame is [0,1); below that,
+/// the frame straddles 1/2 with low < 1/4 or high >= 3/4, so a half (j = 1) or
+/// a quarter (j = 2) always fits. Ties prefer the lower interval.
+constexpr tail_kind termination_tail(const interval_state& s) noexcept {
+  if (s.low == 0 && s.high == frame_mask && s.pending == 0) return tail_kind::none;
+  if (s.low == 0) return tail_kind::zero;
+  if (s.high == frame_mask) return tail_kind::one;
+  if (s.low <= frame_quarter) return tail_kind::zero_one;
+  return tail_kind::one_zero;  // renormalised: low > 1/4 implies high >= 3/4
+}
+
+/// Exact length in bits of the terminated code of state `s`.
+constexpr std::uint64_t terminated_bits(const interval_state& s) noexcept {
+  switch (termination_tail(s)) {
+    case tail_kind::none: return s.emitted;
+    case tail_kind::zero:
+    case tail_kind::one: return s.emitted + s.pending + 1;
+    default: return s.emitted + s.pending + 2;
+  }
+}
+
+/// Appends the termination bits (after the E emitted ones) of `s` to `out`.
+inline void append_termination(const interval_state& s, bit_vector& out) {
+  switch (termination_tail(s)) {
+    case tail_kind::none: return;
+    case tail_kind::zero: out.push_back(false); out.append_run(true, s.pending); return;
+    case tail_kind::one: out.push_back(true); out.append_run(false, s.pending); return;
+    case tail_kind::zero_one: out.push_back(false); out.append_run(true, s.pending); out.push_back(true); return;
+    case tail_kind::one_zero: out.push_back(true); out.append_run(false, s.pending); out.push_back(false); return;
+  }
+}
+
+/// Whether `bits` (of any length, zero-padded) equals the terminated code of a
+/// state whose E emitted bits are bits[0, E) -- i.e. whether the code padded with
+/// zeros to bits.size() is `bits`. Requires terminated_bits(s) <= bits.size().
+inline bool padded_code_equals(const interval_state& s, const bit_vector& bits, std::size_t significant) {
+  const std::uint64_t length = terminated_bits(s);
+  if (length > bits.size() || significant > length) return false;
+  const std::size_t e = s.emitted;
+  const tail_kind tail = termination_tail(s);
+  if (tail == tail_kind::none) return true;
+  const bool first = tail == tail_kind::one || tail == tail_kind::one_zero;
+  if (bits[e] != first) return false;
+  for (std::uint64_t i = 0; i < s.pending; ++i)
+    if (bits[e + 1 + i] == first) return false;
+  if (tail == tail_kind::zero_one) return bits[e + 1 + s.pending];
+  if (tail == tail_kind::one_zero) return !bits[e + 1 + s.pending];
+  return true;
+}
+
+/// Sink that discards emitted bits (used to measure a trial step).
+struct null_bit_sink {
+  void emit(bool, std::uint64_t, std::uint64_t, unsigned) noexcept {}
+};
+
+/// Sink that appends emitted bits to a bit_vector.
+struct vector_bit_sink {
+  bit_vector* out;
+  /// first bit, then `pending` complements of it, then the low `rest_count` bits of `rest`.
+  void emit(bool first, std::uint64_t pending, std::uint64_t rest, unsigned rest_count) {
+    out->push_back(first);
+    out->append_run(!first, pending);
+    out->append(rest, rest_count);
+  }
+};
+
+/// Narrows `s` to the slice [cdf_low, cdf_high) of 2^P and renormalises.
+///
+/// Slice: low' = low + floor(r*c_lo / 2^P), high' = low + floor(r*c_hi / 2^P) - 1
+/// with r = high - low + 1 in (2^30, 2^32]; r >= 2^P makes every slice with
+/// c_hi > c_lo non-empty.
+/// Renormalisation does, in one step each, what WNC does bit by bit:
+///  E1/E2: the n leading bits on which low and high agree are final; the
+///         first resolves the F pending bits.
+///  E3:    while low = 01... and high = 10..., drop the second bit of both
+///         (keep the first) and count one more pending bit.
+/// What renormalisation did: n final bits (E1/E2), then m pending steps (E3).
+struct renorm_steps {
+  unsigned n = 0;
+  unsigned m = 0;
+};
+
+template <class Sink>
+inline renorm_steps narrow(interval_state& s, std::uint32_t cdf_low, std::uint32_t cdf_high, unsigned precision,
+                           Sink& sink) {
+  const std::uint64_t range = s.high - s.low + 1;
+  s.high = s.low + ((range * cdf_high) >> precision) - 1;
+  s.low = s.low + ((range * cdf_low) >> precision);
+
+  const auto agree = static_cast<std::uint32_t>(s.low ^ s.high);
+  const unsigned n = agree == 0 ? 32u : static_cast<unsigned>(std::countl_zero(agree));
+  if (n > 0) {
+    const bool first = (s.low >> 31) & 1u;
+    sink.emit(first, s.pending, (s.low >> (32 - n)) & ((std::uint64_t{1} << (n - 1)) - 1), n - 1);
+    s.emitted += n + s.pending;
+    s.pending = 0;
+    s.low = (s.low << n) & frame_mask;
+    s.high = ((s.high << n) & frame_mask) | ((std::uint64_t{1} << n) - 1);
+  }
+  const auto straddle = static_cast<std::uint32_t>((s.low & ~s.high) << 1);
+  const unsigned m = static_cast<unsigned>(std::countl_one(straddle));
+  if (m > 0) {
+    s.pending += m;
+    s.low = (s.low << m) & (frame_mask >> 1);
+    s.high = ((s.high << m) & frame_mask) | frame_half | ((std::uint64_t{1} << m) - 1);
+  }
+  return {n, m};
+}
+
+/// Throws errc::invalid_model_output unless `cdf` is a valid CDF of total 2^P.
+inline void check_cdf(const cdf_table& cdf, unsigned precision) {
+  bool ok = cdf[0] == 0 && cdf[256] == (std::uint32_t{1} << precision);
+  for (int i = 0; i < 256; ++i) ok &= cdf[i] < cdf[i + 1];
+  if (ok) return;
+  std::string where = "cdf[0] = " + std::to_string(cdf[0]) + ", cdf[256] = " + std::to_string(cdf[256]) +
+                      " (expected 0 and 2^" + std::to_string(precision) + ")";
+  for (int i = 0; i < 256; ++i)
+    if (cdf[i] >= cdf[i + 1]) {
+      where = "byte " + std::to_string(i) + " has an empty or negative slice (cdf[" + std::to_string(i) +
+              "] = " + std::to_string(cdf[i]) + " >= cdf[" + std::to_string(i + 1) +
+              "] = " + std::to_string(cdf[i + 1]) + ")";
+      break;
+    }
+  throw error(errc::invalid_model_output, "model returned an invalid CDF: " + where);
+}
+
+/// The 32-bit frame value of a decoder reading `bits` from `pos`, after a
+/// state with E emitted and F pending bits: bits[E], then bits[E+F+1 ...].
+struct value_reader {
+  const bit_vector* bits;
+  std::size_t end;   ///< bits at or past `end` read as `pad`
+  bool pad;
+  std::uint64_t read(std::size_t pos, unsigned count) const noexcept {
+    if (count == 0) return 0;
+    if (pos >= end) return pad ? (std::uint64_t{1} << count) - 1 : 0;
+    if (pos + count <= end) return bits->read(pos, count);
+    const unsigned inside = static_cast<unsigned>(end - pos);
+    const unsigned outside = count - inside;
+    return (bits->read(pos, inside) << outside) | (pad ? (std::uint64_t{1} << outside) - 1 : 0);
+  }
+};
+
+}  // namespace detail
+
+/// Encodes bytes (or any symbols of a 257-entry CDF) into a bit_vector.
+/// Preconditions: precision in [min_precision_bits, max_precision_bits].
+class arithmetic_encoder {
+ public:
+  explicit arithmetic_encoder(unsigned precision_bits) : precision_(precision_bits) {
+    if (precision_bits < min_precision_bits || precision_bits > max_precision_bits)
+      throw error(errc::invalid_settings, "precision_bits " + std::to_string(precision_bits) +
+                                              " is outside [" + std::to_string(min_precision_bits) + ", " +
+                                              std::to_string(max_precision_bits) + "]");
+  }
+
+  unsigned precision_bits() const noexcept { return precision_; }
+
+  /// Codes the slice [cdf_low, cdf_high) of 2^P.
+  /// Throws errc::invalid_model_output if the slice is empty or exceeds 2^P.
+  void encode(std::uint32_t cdf_low, std::uint32_t cdf_high) {
+    if (cdf_low >= cdf_high || cdf_high > (std::uint32_t{1} << precision_))
+      throw error(errc::invalid_model_output, "empty or out-of-range slice [" + std::to_string(cdf_low) + ", " +
+                                                  std::to_string(cdf_high) + ")");
+    detail::vector_bit_sink sink{&bits_};
+    detail::narrow(state_, cdf_low, cdf_high, precision_, sink);
+  }
+  void encode(const cdf_table& cdf, std::uint8_t byte) { encode(cdf[byte], cdf[byte + 1u]); }
+
+  /// Exact length of the terminated code of everything encoded so far.
+  std::uint64_t terminated_bits() const noexcept { return detail::terminated_bits(state_); }
+
+  /// Exact length the terminated code would have after also coding the slice.
+  std::uint64_t terminated_bits_with(std::uint32_t cdf_low, std::uint32_t cdf_high) const noexcept {
+    detail::interval_state trial = state_;
+    detail::null_bit_sink sink;
+    detail::narrow(trial, cdf_low, cdf_high, precision_, sink);
+    return detail::terminated_bits(trial);
+  }
+
+  /// The terminated code: the shortest bit string whose dyadic interval lies
+  /// inside the final interval. The encoder stays usable (more symbols may
+  /// follow; the next finish() then covers them too).
+  bit_vector finish() const {
+    bit_vector out = bits_;
+    detail::append_termination(state_, out);
+    return out;
+  }
+
+  void reset() noexcept {
+    state_ = {};
+    bits_.clear();
+  }
+
+  const detail::interval_state& state() const noexcept { return state_; }
+  const bit_vector& emitted_bits() const noexcept { return bits_; }
+
+ private:
+  detail::interval_state state_;
+  bit_vector bits_;
+  unsigned precision_;
+};
+
+/// Decodes symbols from bits [begin, end) of a bit_vector, reading `pad`
+/// beyond `end` (the paper's decoder pads with zeros; pad = true reads the
+/// upper edge of the same cell, see windows.hpp).
+class arithmetic_decoder {
+ public:
+  arithmetic_decoder(const bit_vector& bits, std::size_t begin, std::size_t end, unsigned precision_bits,
+                     bool pad = false)
+      : reader_{&bits, end, pad}, begin_(begin), precision_(precision_bits) {
+    if (precision_bits < min_precision_bits || precision_bits > max_precision_bits)
+      throw error(errc::invalid_settings, "precision_bits " + std::to_string(precision_bits) + " is out of range");
+    if (begin > end || end > bits.size())
+      throw error(errc::invalid_argument, "decoder range is outside the bit vector");
+    value_ = reader_.read(begin_, 32);
+    next_ = begin_ + 32;
+  }
+
+  /// A decoder that resumes at state `at`, as if it had decoded the symbols
+  /// that led the encoder there (their bits are bits[begin, begin + E)).
+  /// The frame value is then bit E followed by the bits after the F pending ones.
+  arithmetic_decoder(const bit_vector& bits, std::size_t begin, std::size_t end, unsigned precision_bits, bool pad,
+                     const detail::interval_state& at)
+      : arithmetic_decoder(bits, begin, end, precision_bits, pad) {
+    state_ = at;
+    const std::size_t first = begin_ + at.emitted;
+    value_ = (reader_.read(first, 1) << 31) | reader_.read(first + at.pending + 1, 31);
+    next_ = first + at.pending + 32;
+  }
+
+  /// The byte whose slice contains the current value (does not consume it).
+  std::uint8_t peek(const cdf_table& cdf) const noexcept {
+    const std::uint64_t range = state_.high - state_.low + 1;
+    // floor(r*c/2^P) <= v  <=>  c <= floor(((v+1)*2^P - 1) / r)
+    const std::uint64_t target = (((value_ - state_.low + 1) << precision_) - 1) / range;
+    const auto it = std::upper_bound(cdf.begin() + 1, cdf.end(), static_cast<std::uint32_t>(target));
+    return static_cast<std::uint8_t>(it - cdf.begin() - 1);
+  }
+
+  /// Consumes `byte`'s slice (normally the one peek() returned).
+  void consume(const cdf_table& cdf, std::uint8_t byte) noexcept {
+    detail::null_bit_sink sink;
+    const auto [n, m] = detail::narrow(state_, cdf[byte], cdf[byte + 1u], precision_, sink);
+    // Shift the value exactly as low and high were shifted.
+    if (n > 0) {
+      value_ = ((value_ << n) & detail::frame_mask) | reader_.read(next_, n);
+      next_ += n;
+    }
+    if (m > 0) {
+      value_ = (value_ & detail::frame_half) | ((value_ << m) & (detail::frame_mask >> 1)) |
+               reader_.read(next_, m);
+      next_ += m;
+    }
+  }
+
+  std::uint8_t decode(const cdf_table& cdf) noexcept {
+    const std::uint8_t byte = peek(cdf);
+    consume(cdf, byte);
+    return byte;
+  }
+
+  /// State after the symbols decoded so far (equal to the encoder's).
+  const detail::interval_state& state() const noexcept { return state_; }
+  std::uint64_t terminated_bits() const noexcept { return detail::terminated_bits(state_); }
+
+ private:
+  detail::interval_state state_;
+  detail::value_reader reader_;
+  std::size_t begin_;
+  std::uint64_t value_ = 0;
+  std::size_t next_ = 0;
+  unsigned precision_;
+};
+
+}  // namespace v1
+}  // namespace eqinfo

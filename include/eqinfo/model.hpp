@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file
+/// What a probability model must provide (byte_model), the one audited
+/// float-to-integer quantiser, and the built-in uniform and unigram models.
+
+#include <eqinfo/coder.hpp>
+#include <eqinfo/detail/crc32.hpp>
+#include <eqinfo/detail/le_io.hpp>
+#include <eqinfo/error.hpp>
+
+#include <array>
+#include <bit>
+#include <concepts>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace eqinfo {
+inline namespace v1 {
+
+/// A next-byte model the coder can drive.
+///
+///   m.precision_bits()  P: every CDF it returns totals exactly 2^P.
+///   m.reset()           forget all context (start of every window / stream).
+///   m.predict()         CDF of the next byte given the context; the reference
+///                       stays valid until the next non-const call.
+///   m.update(byte)      append `byte` to the context (predict() need not
+///                       have been called first).
+///
+/// The model must be a pure function of its context: the same sequence of
+/// reset/update calls must give bit-identical CDFs on every run, thread and
+/// machine, or the decoder will not reproduce the encoder's bytes.
+template <class M>
+concept byte_model = requires(M& m, const M& cm, std::uint8_t byte) {
+  { cm.precision_bits() } -> std::convertible_to<unsigned>;
+  m.reset();
+  { m.predict() } -> std::convertible_to<const cdf_table&>;
+  m.update(byte);
+};
+
+/// Optional hook for models that are faster on a run of known bytes (the
+/// Transformer M1 evaluates a whole window at once): fills out[i] with the
+/// CDF of bytes[i] given the context plus bytes[0, i), and leaves the context
+/// extended by all of `bytes` -- exactly what predict()/update() one at a time
+/// would give, bit for bit.
+template <class M>
+concept batched_byte_model =
+    byte_model<M> && requires(M& m, std::span<const std::uint8_t> bytes, std::span<cdf_table> out) {
+      m.predict_run(bytes, out);
+    };
+
+/// A model may declare `static constexpr bool cdf_is_valid_by_construction =
+/// true;` when every CDF it returns comes from quantize_cdf(); otherwise the
+/// coder checks each CDF (256 comparisons) before using it.
+template <class M>
+inline constexpr bool cdf_is_valid_by_construction = [] {
+  if constexpr (requires { M::cdf_is_valid_by_construction; })
+    return static_cast<bool>(M::cdf_is_valid_by_construction);
+  else
+    return false;
+}();
+
+namespace detail {
+
+__extension__ typedef unsigned __int128 uint128;
+
+/// One static_assert per missing member, so a user type that does not model
+/// byte_model gets a message naming the member instead of a concept dump.
+template <class M>
+constexpr bool check_byte_model() {
+  static_assert(requires(const M& m) {
+    { m.precision_bits() } -> std::convertible_to<unsigned>;
+  }, "eqinfo model is missing: unsigned precision_bits() const");
+  static_assert(requires(M& m) { m.reset(); }, "eqinfo model is missing: void reset()");
+  static_assert(requires(M& m) {
+    { m.predict() } -> std::convertible_to<const cdf_table&>;
+  }, "eqinfo model is missing: const eqinfo::cdf_table& predict()");
+  static_assert(requires(M& m, std::uint8_t b) { m.update(b); }, "eqinfo model is missing: void update(std::uint8_t)");
+  static_assert(std::copy_constructible<M>, "eqinfo model must be copyable (one copy per thread)");
+  return true;
+}
+
+inline void check_precision(unsigned precision) {
+  if (precision < min_precision_bits || precision > max_precision_bits)
+    throw error(errc::invalid_settings, "precision_bits " + std::to_string(precision) + " is outside [" +
+                                            std::to_string(min_precision_bits) + ", " +
+                                            std::to_string(max_precision_bits) + "]");
+}
+
+}  // namespace detail
+
+/// Integer weights -> CDF of total 2^P. Every byte gets 1 count plus its
+/// share of the other 2^P - 256, rounded down; the few counts rounding leaves
+/// go to the heaviest byte (lowest index on ties). All-zero weights give the
+/// uniform CDF. Pure integer arithmetic: identical on every machine.
+inline void quantize_cdf(std::span<const std::uint64_t, 256> weights, unsigned precision, cdf_table& out) {
+  detail::check_precision(precision);
+  detail::uint128 total = 0;
+  std::size_t heaviest = 0;
+  for (std::size_t i = 0; i < 256; ++i) {
+    total += weights[i];
+    if (weights[i] > weights[heaviest]) heaviest = i;
+  }
+  const std::uint64_t full = std::uint64_t{1} << precision;
+  const std::uint64_t spare = full - 256;
+  std::array<std::uint64_t, 256> counts;
+  std::uint64_t used = 0;
+  for (std::size_t i = 0; i < 256; ++i) {
+    const std::uint64_t share =
+        total == 0 ? spare / 256 : static_cast<std::uint64_t>(static_cast<detail::uint128>(weights[i]) * spare / total);
+    counts[i] = 1 + share;
+    used += counts[i];
+  }
+  counts[heaviest] += full - used;  // 0 <= full - used <= 256
+  out[0] = 0;
+  for (std::size_t i = 0; i < 256; ++i) out[i + 1] = static_cast<std::uint32_t>(out[i] + counts[i]);
+}
+
+/// Float probabilities (non-negative, finite, not all zero; need not sum to
+/// 1) -> CDF of total 2^P. Each float is decoded from its bit pattern into an
+/// exact integer scaled to the largest one, so the result does not depend on
+/// the FPU's rounding mode, flush-to-zero or the ISA. Throws
+/// errc::invalid_model_output naming the first NaN, infinite or negative entry,
+/// or if all entries are zero.
+inline void quantize_cdf(std::span<const float, 256> probabilities, unsigned precision, cdf_table& out) {
+  std::array<std::uint32_t, 256> mantissa;
+  std::array<int, 256> exponent;
+  int max_exponent = -1000;
+  for (std::size_t i = 0; i < 256; ++i) {
+    const auto bits = std::bit_cast<std::uint32_t>(probabilities[i]);
+    const auto biased = static_cast<int>((bits >> 23) & 0xFFu);
+    const std::uint32_t fraction = bits & 0x7FFFFFu;
+    if (biased == 0xFF || (bits >> 31) != 0) {
+      if (bits == 0x80000000u) {  // -0.0 is zero
+        mantissa[i] = 0;
+        exponent[i] = 0;
+        continue;
+      }
+      const char* what = biased == 0xFF ? (fraction != 0 ? "NaN" : "infinite") : "negative";
+      throw error(errc::invalid_model_output, "probability of byte " + std::to_string(i) + " is " + what);
+    }
+    mantissa[i] = biased == 0 ? fraction : (fraction | 0x800000u);  // value = mantissa * 2^(exponent - 150)
+    exponent[i] = biased == 0 ? 1 : biased;
+    if (mantissa[i] != 0 && exponent[i] > max_exponent) max_exponent = exponent[i];
+  }
+  if (max_exponent == -1000) throw error(errc::invalid_model_output, "all 256 probabilities are zero");
+  // Scale to the largest value: weight = mantissa * 2^(30 + e - e_max) <= 2^54,
+  // so 256 weights sum below 2^62.
+  std::array<std::uint64_t, 256> weights;
+  for (std::size_t i = 0; i < 256; ++i) {
+    const int shift = max_exponent - exponent[i];
+    weights[i] = shift >= 54 ? 0 : (std::uint64_t{mantissa[i]} << 30) >> shift;
+  }
+  quantize_cdf(std::span<const std::uint64_t, 256>(weights), precision, out);
+}
+
+/// Every byte equally likely: 8 bits per byte (the Bytes baseline's rate).
+class uniform_model {
+ public:
+  static constexpr bool cdf_is_valid_by_construction = true;
+
+  explicit uniform_model(unsigned precision_bits = 16) : precision_(precision_bits) {
+    detail::check_precision(precision_bits);
+    for (std::uint32_t i = 0; i <= 256; ++i) cdf_[i] = i << (precision_bits - 8);
+  }
+  unsigned precision_bits() const noexcept { return precision_; }
+  void reset() noexcept {}
+  const cdf_table& predict() const noexcept { return cdf_; }
+  void update(std::uint8_t) noexcept {}
+  /// Identity recorded in token files: CRC-32 of "uniform/P".
+  std::uint32_t fingerprint() const {
+    const std::string id = "uniform/" + std::to_string(precision_);
+    return detail::crc32(reinterpret_cast<const unsigned char*>(id.data()), id.size());
+  }
+
+ private:
+  cdf_table cdf_;
+  unsigned precision_;
+};
+
+/// A static byte-unigram model: the paper's StaticAC. Holds the raw byte
+/// counts, so the same file serves any precision.
+///
+/// File format (little-endian, 2,068 bytes):
+///   "EQINFOUG" | u32 version (1) | u32 precision_bits | 256 x u64 counts | u32 CRC-32 of all before it
+class unigram_model {
+ public:
+  static constexpr bool cdf_is_valid_by_construction = true;
+  static constexpr std::uint32_t file_version = 1;
+  static constexpr std::size_t file_size = 8 + 4 + 4 + 256 * 8 + 4;
+
+  unigram_model(const std::array<std::uint64_t, 256>& counts, unsigned precision_bits)
+      : counts_(counts), precision_(precision_bits) {
+    quantize_cdf(std::span<const std::uint64_t, 256>(counts_), precision_, cdf_);
+  }
+
+  /// Counts every byte of `corpus` once.
+  static unigram_model estimate(std::span<const std::uint8_t> corpus, unsigned precision_bits) {
+    std::array<std::uint64_t, 256> counts{};
+    for (std::uint8_t b : corpus) ++counts[b];
+    return unigram_model(counts, precision_bits);
+  }
+
+  unsigned precision_bits() const noexcept { return precision_; }
+  void reset() noexcept {}
+  const cdf_table& predict() const noexcept { return cdf_; }
+  void update(std::uint8_t) noexcept {}
+
+  const std::array<std::uint64_t, 256>& counts() const noexcept { return counts_; }
+  /// Identity recorded in token files: CRC-32 of the serialised model.
+  std::uint32_t fingerprint() const {
+    const auto bytes = serialize();
+    return detail::crc32(bytes.data(), bytes.size());
+  }
+  /// The same counts quantised at another precision.
+  unigram_model with_precision(unsigned precision_bits) const { return unigram_model(counts_, precision_bits); }
+
+  std::vector<unsigned char> serialize() const {
+    std::vector<unsigned char> out(magic, magic + 8);
+    detail::put_le(out, file_version, 4);
+    detail::put_le(out, precision_, 4);
+    for (std::uint64_t c : counts_) detail::put_le(out, c, 8);
+    detail::put_le(out, detail::crc32(out.data(), out.size()), 4);
+    return out;
+  }
+
+  /// Parses a unigram file; `source` names it in error messages.
+  /// Throws errc::bad_magic, unsupported_version, bad_model_file (truncated,
+  /// trailing bytes, bad precision) or checksum_mismatch.
+  static unigram_model parse(std::span<const unsigned char> data, const std::string& source) {
+    detail::le_reader in(data, source, errc::bad_model_file);
+    const auto head = in.take(8, "magic");
+    if (std::memcmp(head.data(), magic, 8) != 0)
+      throw error(errc::bad_magic, source + ": not an eqinfo unigram file (magic is not \"EQINFOUG\")");
+    const auto version = in.get(4, "version");
+    if (version != file_version)
+      throw error(errc::unsupported_version, source + ": unigram file version " + std::to_string(version) +
+                                                 ", this build reads version " + std::to_string(file_version));
+    const auto precision = in.get(4, "precision_bits");
+    std::array<std::uint64_t, 256> counts;
+    for (auto& c : counts) c = in.get(8, "byte counts");
+    const auto body = in.position();
+    const auto stored = static_cast<std::uint32_t>(in.get(4, "checksum"));
+    if (in.remaining() != 0)
+      throw error(errc::bad_model_file, source + ": " + std::to_string(in.remaining()) +
+                                            " unexpected bytes after the checksum");
+    const std::uint32_t actual = detail::crc32(data.data(), body);
+    if (stored != actual)
+      throw error(errc::checksum_mismatch, source + ": CRC-32 " + hex(actual) + ", expected " + hex(stored));
+    if (precision < min_precision_bits || precision > max_precision_bits)
+      throw error(errc::bad_model_file, source + ": precision_bits " + std::to_string(precision) + " out of range");
+    return unigram_model(counts, static_cast<unsigned>(precision));
+  }
+
+  void save(const std::string& path) const { detail::write_file_bytes(path, serialize()); }
+  static unigram_model load(const std::string& path) { return parse(detail::read_file_bytes(path), path); }
+
+ private:
+  static constexpr char magic[9] = "EQINFOUG";
+  static std::string hex(std::uint32_t v) {
+    static const char digits[] = "0123456789abcdef";
+    std::string s = "0x";
+    for (int i = 7; i >= 0; --i) s.push_back(digits[(v >> (4 * i)) & 0xFu]);
+    return s;
+  }
+
+  std::array<std::uint64_t, 256> counts_;
+  cdf_table cdf_;
+  unsigned precision_;
+};
+
+static_assert(byte_model<uniform_model>);
+static_assert(byte_model<unigram_model>);
+
+}  // namespace v1
+}  // namespace eqinfo

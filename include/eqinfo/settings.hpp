@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file
+/// Everything that, with the input bytes and the model, determines the tokens.
+
+#include <eqinfo/coder.hpp>
+#include <eqinfo/error.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace eqinfo {
+inline namespace v1 {
+
+/// How bytes become a bitstream (paper sec. 3.3). StaticAC is `ac` driven by
+/// a unigram_model; the model, not the method, makes it static.
+enum class method : std::uint8_t {
+  bytes = 0,          ///< each byte is one 8-bit token
+  ac = 1,             ///< one arithmetic-code stream per example
+  equal_info_ac = 2,  ///< equal-info windows of exactly window_bits bits each
+};
+
+/// Where an equal-info window ends and how the decoder knows it
+/// (docs/format.md has the exact rules and their measured cost).
+enum class window_rule : std::uint8_t {
+  /// Greedy with an exact check: the decoder takes the MOST bytes whose
+  /// zero-padded code is the window (one byte if one byte already is);
+  /// the encoder keeps the greedy cut wherever that decoder agrees and
+  /// backs off to the longest prefix it agrees with otherwise.
+  greedy_exact = 0,
+  /// The paper's Delay: the decoder takes the FEWEST bytes whose
+  /// zero-padded code is the window; the encoder never ends a window on a
+  /// byte that left the padded code unchanged (nor equal to any shorter
+  /// prefix's).
+  delay = 1,
+};
+
+constexpr std::string_view to_string(method m) noexcept {
+  switch (m) {
+    case method::bytes: return "bytes";
+    case method::ac: return "ac";
+    case method::equal_info_ac: return "equal_info_ac";
+  }
+  return "?";
+}
+
+constexpr std::string_view to_string(window_rule r) noexcept {
+  switch (r) {
+    case window_rule::greedy_exact: return "greedy_exact";
+    case window_rule::delay: return "delay";
+  }
+  return "?";
+}
+
+inline constexpr unsigned max_token_bits = 24;
+inline constexpr unsigned max_window_bits = 65536;
+
+/// Settings that affect tokens. Defaults: EqualInfoAC[b=16, N=16] at P=16,
+/// the paper's best learnable setting (docs/format.md justifies P).
+struct settings {
+  method kind = method::equal_info_ac;
+  unsigned window_bits = 16;     ///< b: bits per window (equal_info_ac only)
+  unsigned token_bits = 16;      ///< N: bits per token, vocabulary 2^N (bytes: always 8)
+  unsigned precision_bits = 16;  ///< P: the model's CDF totals 2^P
+  window_rule rule = window_rule::greedy_exact;
+
+  friend bool operator==(const settings&, const settings&) = default;
+
+  /// Throws errc::invalid_settings naming the offending field.
+  void validate() const {
+    auto fail = [](const std::string& why) { throw error(errc::invalid_settings, why); };
+    if (kind != method::bytes && kind != method::ac && kind != method::equal_info_ac)
+      fail("unknown method " + std::to_string(static_cast<int>(kind)));
+    if (kind == method::bytes) {
+      if (token_bits != 8) fail("method bytes uses 8-bit tokens; token_bits is " + std::to_string(token_bits));
+      return;
+    }
+    if (precision_bits < min_precision_bits || precision_bits > max_precision_bits)
+      fail("precision_bits " + std::to_string(precision_bits) + " is outside [" +
+           std::to_string(min_precision_bits) + ", " + std::to_string(max_precision_bits) + "]");
+    if (token_bits < 1 || token_bits > max_token_bits)
+      fail("token_bits " + std::to_string(token_bits) + " is outside [1, " + std::to_string(max_token_bits) + "]");
+    if (kind != method::equal_info_ac) return;
+    if (rule != window_rule::greedy_exact && rule != window_rule::delay)
+      fail("unknown window rule " + std::to_string(static_cast<int>(rule)));
+    if (window_bits % token_bits != 0)
+      fail("window_bits " + std::to_string(window_bits) + " is not a multiple of token_bits " +
+           std::to_string(token_bits));
+    if (window_bits > max_window_bits)
+      fail("window_bits " + std::to_string(window_bits) + " exceeds " + std::to_string(max_window_bits));
+    // The first byte of a window has a slice of c/2^P >= 2^-P at a dyadic
+    // boundary, so its code is at most P bits (exactly P when c = 1).
+    if (window_bits < precision_bits)
+      fail("window_bits " + std::to_string(window_bits) + " cannot hold a byte of probability 2^-" +
+           std::to_string(precision_bits) + ", whose code needs " + std::to_string(precision_bits) +
+           " bits; use window_bits >= precision_bits");
+  }
+
+  /// Tokens per window (equal_info_ac).
+  unsigned tokens_per_window() const noexcept { return window_bits / token_bits; }
+};
+
+}  // namespace v1
+}  // namespace eqinfo

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file
+/// The facade: `#include <eqinfo/tokenizer.hpp>` and use eqinfo::tokenizer.
+///
+///   eqinfo::settings s;                        // EqualInfoAC[b=16, N=16], P=16
+///   eqinfo::tokenizer tok(eqinfo::unigram_model::load("en.unigram"), s);
+///   eqinfo::encoded e = tok.encode(text);      // tokens + byte count
+///   auto bytes = tok.decode(e.tokens, e.byte_count);   // == text, always
+///   auto sample = tok.decode_bare(tokens_from_m2);     // never throws on in-range tokens
+
+#include <eqinfo/bits.hpp>
+#include <eqinfo/coder.hpp>
+#include <eqinfo/error.hpp>
+#include <eqinfo/model.hpp>
+#include <eqinfo/packing.hpp>
+#include <eqinfo/settings.hpp>
+#include <eqinfo/token_file.hpp>
+#include <eqinfo/version.hpp>
+#include <eqinfo/windows.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eqinfo {
+inline namespace v1 {
+
+/// Tokens and the number of bytes they encode. The byte count is what makes
+/// decoding exact at the end of the input (docs/format.md, "End of input").
+struct encoded {
+  std::vector<token_t> tokens;
+  std::uint64_t byte_count = 0;
+};
+
+/// A model's identity for token files: its fingerprint() if it has one.
+template <class M>
+std::uint32_t model_fingerprint(const M& model) {
+  if constexpr (requires { { model.fingerprint() } -> std::convertible_to<std::uint32_t>; })
+    return model.fingerprint();
+  else
+    return 0;
+}
+
+/// Bytes <-> tokens for one (model, settings) pair. Holds a copy of the model
+/// and mutates it while coding: use one tokenizer per thread (copy it).
+template <class Model>
+class tokenizer {
+  static_assert(detail::check_byte_model<Model>());
+
+ public:
+  /// Throws errc::invalid_settings, or errc::settings_mismatch if the model's
+  /// precision differs from s.precision_bits.
+  tokenizer(Model model, settings s) : model_(std::move(model)), settings_(s) {
+    settings_.validate();
+    if (settings_.kind != method::bytes && model_.precision_bits() != settings_.precision_bits)
+      throw error(errc::settings_mismatch, "model precision_bits " + std::to_string(model_.precision_bits()) +
+                                               " differs from settings precision_bits " +
+                                               std::to_string(settings_.precision_bits));
+  }
+
+  const settings& config() const noexcept { return settings_; }
+  const Model& model() const noexcept { return model_; }
+
+  encoded encode(std::span<const std::uint8_t> bytes) {
+    encoded out;
+    out.byte_count = bytes.size();
+    switch (settings_.kind) {
+      case method::bytes: out.tokens.assign(bytes.begin(), bytes.end()); break;
+      case method::ac: out.tokens = pack_tokens(encode_ac(bytes), settings_.token_bits); break;
+      case method::equal_info_ac:
+        out.tokens = pack_tokens(encode_equal_info(model_, bytes, settings_), settings_.token_bits);
+        break;
+    }
+    return out;
+  }
+  encoded encode(std::string_view text) {
+    return encode(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  }
+
+  /// Exact decoding of tokens this tokenizer wrote for `byte_count` bytes.
+  /// Throws errc::token_out_of_range, truncated_tokens, trailing_bits or
+  /// corrupt_stream (naming the token or window) for anything else.
+  std::vector<std::uint8_t> decode(std::span<const token_t> tokens, std::uint64_t byte_count) {
+    return decode_impl(tokens, byte_count);
+  }
+
+  /// Decoding of any in-range tokens (e.g. sampled from M2) by the documented
+  /// bare rule: Bytes as is; AC to the bytes its bits determine; EqualInfoAC
+  /// window by window by the rule, or to the window's determined bytes.
+  /// Throws only errc::token_out_of_range (and truncated_tokens for a partial
+  /// EqualInfoAC window).
+  std::vector<std::uint8_t> decode_bare(std::span<const token_t> tokens) { return decode_impl(tokens, std::nullopt); }
+
+ private:
+  bit_vector encode_ac(std::span<const std::uint8_t> bytes) {
+    model_.reset();
+    arithmetic_encoder encoder(settings_.precision_bits);
+    std::vector<cdf_table> buffer;
+    detail::cdf_feed<Model> feed(model_, bytes, settings_.precision_bits, buffer, 256);
+    while (feed.pos() < bytes.size()) {
+      encoder.encode(feed.current(), bytes[feed.pos()]);
+      feed.advance();
+    }
+    return encoder.finish();
+  }
+
+  std::vector<std::uint8_t> decode_impl(std::span<const token_t> tokens, std::optional<std::uint64_t> byte_count) {
+    const unsigned n = settings_.token_bits;
+    switch (settings_.kind) {
+      case method::bytes: {
+        unpack_tokens(tokens, 8);  // range check
+        if (byte_count && *byte_count != tokens.size())
+          throw error(*byte_count < tokens.size() ? errc::trailing_bits : errc::truncated_tokens,
+                      std::to_string(tokens.size()) + " byte tokens for " + std::to_string(*byte_count) + " bytes");
+        return std::vector<std::uint8_t>(tokens.begin(), tokens.end());
+      }
+      case method::ac: return decode_ac(unpack_tokens(tokens, n), byte_count);
+      case method::equal_info_ac: {
+        if (tokens.size() % settings_.tokens_per_window() != 0)
+          throw error(errc::truncated_tokens, std::to_string(tokens.size()) + " tokens is not a whole number of " +
+                                                  std::to_string(settings_.tokens_per_window()) +
+                                                  "-token windows");
+        return decode_equal_info(model_, unpack_tokens(tokens, n), settings_, byte_count);
+      }
+    }
+    return {};
+  }
+
+  std::vector<std::uint8_t> decode_ac(const bit_vector& bits, std::optional<std::uint64_t> byte_count) {
+    const unsigned p = settings_.precision_bits;
+    model_.reset();
+    std::vector<std::uint8_t> out;
+    if (!byte_count) {  // bare: every byte the bits determine
+      arithmetic_decoder low_edge(bits, 0, bits.size(), p, false);
+      arithmetic_decoder high_edge(bits, 0, bits.size(), p, true);
+      for (;;) {
+        const cdf_table& cdf = detail::checked_predict(model_, p);
+        const std::uint8_t byte = low_edge.peek(cdf);
+        if (high_edge.peek(cdf) != byte) return out;
+        low_edge.consume(cdf, byte);
+        high_edge.consume(cdf, byte);
+        out.push_back(byte);
+        model_.update(byte);
+      }
+    }
+    arithmetic_decoder decoder(bits, 0, bits.size(), p);
+    out.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*byte_count, bits.size() * 4096)));
+    for (std::uint64_t i = 0; i < *byte_count; ++i) {
+      const std::uint8_t byte = decoder.decode(detail::checked_predict(model_, p));
+      // The code length only grows, and the encoder's whole code fit in `bits`.
+      if (decoder.terminated_bits() > bits.size())
+        throw error(errc::truncated_tokens, "the tokens end before byte " + std::to_string(i) + " of " +
+                                                std::to_string(*byte_count));
+      out.push_back(byte);
+      model_.update(byte);
+    }
+    const std::uint64_t length = decoder.terminated_bits();
+    if (bits.size() - length >= settings_.token_bits)
+      throw error(errc::trailing_bits, "the code of " + std::to_string(*byte_count) + " bytes is " +
+                                           std::to_string(length) + " bits, but " + std::to_string(bits.size()) +
+                                           " bits of tokens follow");
+    if (!detail::padded_code_equals(decoder.state(), bits, bits.significant_size()))
+      throw error(errc::corrupt_stream, "the tokens are not the code of the bytes they decode to");
+    return out;
+  }
+
+  Model model_;
+  settings settings_;
+};
+
+/// The token file this tokenizer's output belongs in (settings, model
+/// fingerprint and byte count travel with the tokens).
+template <class Model>
+token_file make_token_file(const tokenizer<Model>& tok, encoded e) {
+  return token_file{tok.config(), model_fingerprint(tok.model()), e.byte_count, std::move(e.tokens)};
+}
+
+/// Throws errc::settings_mismatch unless `file` was written with this
+/// tokenizer's settings and model.
+template <class Model>
+void check_token_file(const tokenizer<Model>& tok, const token_file& file) {
+  const settings& s = tok.config();
+  auto mismatch = [](const std::string& what, const std::string& file_value, const std::string& ours) {
+    throw error(errc::settings_mismatch,
+                "tokens were made with " + what + " " + file_value + ", decoding with " + ours);
+  };
+  if (file.config.kind != s.kind) mismatch("method", std::string(to_string(file.config.kind)), std::string(to_string(s.kind)));
+  if (s.kind == method::bytes) return;
+  if (file.config.token_bits != s.token_bits)
+    mismatch("token_bits", std::to_string(file.config.token_bits), std::to_string(s.token_bits));
+  if (file.config.precision_bits != s.precision_bits)
+    mismatch("precision_bits", std::to_string(file.config.precision_bits), std::to_string(s.precision_bits));
+  if (s.kind == method::equal_info_ac) {
+    if (file.config.window_bits != s.window_bits)
+      mismatch("window_bits", std::to_string(file.config.window_bits), std::to_string(s.window_bits));
+    if (file.config.rule != s.rule)
+      mismatch("window rule", std::string(to_string(file.config.rule)), std::string(to_string(s.rule)));
+  }
+  const std::uint32_t ours = model_fingerprint(tok.model());
+  if (file.model_fingerprint != ours)
+    mismatch("the model with fingerprint", detail::hex32(file.model_fingerprint), detail::hex32(ours));
+}
+
+}  // namespace v1
+}  // namespace eqinfo

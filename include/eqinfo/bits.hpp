@@ -30,6 +30,22 @@ class bit_vector {
   /// `count` bits (0..64) starting at `pos`, MSB first, as the low bits of the
   /// result. Positions at or past size() read as `pad` (the decoder's padding).
   std::uint64_t read(std::size_t pos, unsigned count, bool pad = false) const noexcept {
+    // Fast path: all `count` bits lie before size(). Bit pos is bit `offset`
+    // (from the top) of word w; the next word, if any, supplies the rest. The
+    // double shift keeps the shift amount below 64 when offset is 0.
+    if (count <= 64 && pos <= size_ && count <= size_ - pos) {
+      if (count == 0) return 0;
+      const std::size_t w = pos >> 6;
+      const unsigned offset = static_cast<unsigned>(pos & 63);
+      const std::uint64_t next = w + 1 < words_.size() ? words_[w + 1] : 0;
+      const std::uint64_t top = (words_[w] << offset) | ((next >> 1) >> (63 - offset));
+      return top >> (64 - count);
+    }
+    return read_slow(pos, count, pad);
+  }
+
+ private:
+  std::uint64_t read_slow(std::size_t pos, unsigned count, bool pad) const noexcept {
     if (count == 0) return 0;
     std::uint64_t out = 0;
     unsigned done = 0;
@@ -52,6 +68,7 @@ class bit_vector {
     return out;
   }
 
+ public:
   void push_back(bool bit) { append(bit ? 1u : 0u, 1); }
 
   /// Appends the low `count` bits of `bits` (count <= 64), most significant first.

@@ -34,7 +34,9 @@
 #include <array>
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <type_traits>
 
 namespace eqinfo {
 inline namespace v1 {
@@ -141,6 +143,12 @@ struct vector_bit_sink {
   bit_vector* out;
   /// first bit, then `pending` complements of it, then the low `rest_count` bits of `rest`.
   void emit(bool first, std::uint64_t pending, std::uint64_t rest, unsigned rest_count) {
+    if (pending + rest_count < 64) {  // usual case: one append of 1 + pending + rest_count <= 64 bits
+      const auto f = static_cast<unsigned>(pending);
+      const std::uint64_t head = first ? std::uint64_t{1} << f : (std::uint64_t{1} << f) - 1;  // 1 0^F or 0 1^F
+      out->append((head << rest_count) | rest, f + 1 + rest_count);
+      return;
+    }
     out->push_back(first);
     out->append_run(!first, pending);
     out->append(rest, rest_count);
@@ -170,23 +178,28 @@ inline renorm_steps narrow(interval_state& s, std::uint32_t cdf_low, std::uint32
   s.high = s.low + ((range * cdf_high) >> precision) - 1;
   s.low = s.low + ((range * cdf_low) >> precision);
 
+  // Both steps are written as selects rather than branches (n and m are
+  // data-dependent and mispredict); only the bit output needs a branch.
   const auto agree = static_cast<std::uint32_t>(s.low ^ s.high);
   const unsigned n = agree == 0 ? 32u : static_cast<unsigned>(std::countl_zero(agree));
-  if (n > 0) {
-    const bool first = (s.low >> 31) & 1u;
-    sink.emit(first, s.pending, (s.low >> (32 - n)) & ((std::uint64_t{1} << (n - 1)) - 1), n - 1);
-    s.emitted += n + s.pending;
-    s.pending = 0;
-    s.low = (s.low << n) & frame_mask;
-    s.high = ((s.high << n) & frame_mask) | ((std::uint64_t{1} << n) - 1);
+  if constexpr (!std::is_same_v<Sink, null_bit_sink>) {
+    if (n > 0) {
+      const bool first = (s.low >> 31) & 1u;
+      sink.emit(first, s.pending, (s.low >> (32 - n)) & ((std::uint64_t{1} << (n - 1)) - 1), n - 1);
+    }
   }
+  const bool shift_n = n > 0;
+  s.emitted += shift_n ? n + s.pending : 0;
+  s.pending = shift_n ? 0 : s.pending;
+  s.low = shift_n ? (s.low << n) & frame_mask : s.low;
+  s.high = shift_n ? ((s.high << n) & frame_mask) | ((std::uint64_t{1} << n) - 1) : s.high;
+
   const auto straddle = static_cast<std::uint32_t>((s.low & ~s.high) << 1);
   const unsigned m = static_cast<unsigned>(std::countl_one(straddle));
-  if (m > 0) {
-    s.pending += m;
-    s.low = (s.low << m) & (frame_mask >> 1);
-    s.high = ((s.high << m) & frame_mask) | frame_half | ((std::uint64_t{1} << m) - 1);
-  }
+  const bool shift_m = m > 0;
+  s.pending += m;
+  s.low = shift_m ? (s.low << m) & (frame_mask >> 1) : s.low;
+  s.high = shift_m ? ((s.high << m) & frame_mask) | frame_half | ((std::uint64_t{1} << m) - 1) : s.high;
   return {n, m};
 }
 
@@ -213,15 +226,55 @@ struct value_reader {
   const bit_vector* bits;
   std::size_t end;   ///< bits at or past `end` read as `pad`
   bool pad;
+  /// `count` (0..64) bits from `pos`, MSB first, as the low bits of the result.
   std::uint64_t read(std::size_t pos, unsigned count) const noexcept {
     if (count == 0) return 0;
-    if (pos >= end) return pad ? (std::uint64_t{1} << count) - 1 : 0;
-    if (pos + count <= end) return bits->read(pos, count);
+    if (pos < end && count <= end - pos) return bits->read(pos, count);
+    if (pos >= end) return pad ? ones(count) : 0;
     const unsigned inside = static_cast<unsigned>(end - pos);
-    const unsigned outside = count - inside;
-    return (bits->read(pos, inside) << outside) | (pad ? (std::uint64_t{1} << outside) - 1 : 0);
+    const unsigned outside = count - inside;  // 1..63
+    return (bits->read(pos, inside) << outside) | (pad ? ones(outside) : 0);
+  }
+  static constexpr std::uint64_t ones(unsigned count) noexcept {
+    return count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << count) - 1;
   }
 };
+
+/// Largest s in [0, 256] with cdf[1..s] all <= target, i.e. the number of
+/// entries cdf[1..256] that are <= target: for any non-decreasing table this
+/// is exactly std::upper_bound(cdf + 1, cdf + 257, target) - (cdf + 1), the
+/// original search. Two levels instead of a binary search, so that there is no
+/// data-dependent branch and the dependency chain is two loads long:
+///   c = #{k in 1..15 : cdf[16k] <= target}; then, as cdf is sorted, the
+///   entries 1..16c are all <= target and the entries past 16c + 16 all
+///   exceed it (if c < 15), so s = 16c + #{j in 1..16 : cdf[16c + j] <= target}.
+inline unsigned cdf_search(const cdf_table& cdf, std::uint32_t target) noexcept {
+  const std::uint32_t* const p = cdf.data();
+  unsigned c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+  for (unsigned k = 1; k < 13; k += 4) {
+    c0 += p[16 * k] <= target;
+    c1 += p[16 * (k + 1)] <= target;
+    c2 += p[16 * (k + 2)] <= target;
+    c3 += p[16 * (k + 3)] <= target;
+  }
+  c0 += p[16 * 13] <= target;
+  c1 += p[16 * 14] <= target;
+  c2 += p[16 * 15] <= target;
+  const unsigned c = (c0 + c1) + (c2 + c3);
+  const std::uint32_t* const block = p + 16 * c + 1;
+#if defined(__GNUC__) || defined(__clang__)
+  typedef std::uint32_t u32x4 __attribute__((vector_size(16)));
+  u32x4 v[4];
+  std::memcpy(v, block, sizeof v);
+  const u32x4 t = {target, target, target, target};
+  const auto sum = (v[0] <= t) + (v[1] <= t) + (v[2] <= t) + (v[3] <= t);  // lanes are 0 or -1
+  return 16 * c + static_cast<unsigned>(-(sum[0] + sum[1] + sum[2] + sum[3]));
+#else
+  unsigned fine = 0;
+  for (unsigned j = 0; j < 16; ++j) fine += block[j] <= target;
+  return 16 * c + fine;
+#endif
+}
 
 }  // namespace detail
 
@@ -316,24 +369,22 @@ class arithmetic_decoder {
     const std::uint64_t range = state_.high - state_.low + 1;
     // floor(r*c/2^P) <= v  <=>  c <= floor(((v+1)*2^P - 1) / r)
     const std::uint64_t target = (((value_ - state_.low + 1) << precision_) - 1) / range;
-    const auto it = std::upper_bound(cdf.begin() + 1, cdf.end(), static_cast<std::uint32_t>(target));
-    return static_cast<std::uint8_t>(it - cdf.begin() - 1);
+    // The byte is upper_bound(cdf + 1, cdf + 257, target) - (cdf + 1), modulo 256.
+    return static_cast<std::uint8_t>(detail::cdf_search(cdf, static_cast<std::uint32_t>(target)));
   }
 
   /// Consumes `byte`'s slice (normally the one peek() returned).
   void consume(const cdf_table& cdf, std::uint8_t byte) noexcept {
     detail::null_bit_sink sink;
     const auto [n, m] = detail::narrow(state_, cdf[byte], cdf[byte + 1u], precision_, sink);
-    // Shift the value exactly as low and high were shifted.
-    if (n > 0) {
-      value_ = ((value_ << n) & detail::frame_mask) | reader_.read(next_, n);
-      next_ += n;
-    }
-    if (m > 0) {
-      value_ = (value_ & detail::frame_half) | ((value_ << m) & (detail::frame_mask >> 1)) |
-               reader_.read(next_, m);
-      next_ += m;
-    }
+    // Shift the value exactly as low and high were shifted: E1/E2 shifts in
+    // the next n bits, E3 keeps the top bit and shifts in the m bits after
+    // them. Both are identities for n == 0 and m == 0 (value_ < 2^32), so they
+    // run unconditionally on the n + m <= 62 bits taken at once.
+    const std::uint64_t in = take(n + m);
+    value_ = ((value_ << n) & detail::frame_mask) | (in >> m);
+    value_ = (value_ & detail::frame_half) | ((value_ << m) & (detail::frame_mask >> 1)) |
+             (in & ((std::uint64_t{1} << m) - 1));
   }
 
   std::uint8_t decode(const cdf_table& cdf) noexcept {
@@ -347,11 +398,28 @@ class arithmetic_decoder {
   std::uint64_t terminated_bits() const noexcept { return detail::terminated_bits(state_); }
 
  private:
+  /// The next `count` (<= 62) bits from next_, through a 64-bit lookahead
+  /// (look_ holds bits [next_, next_ + look_bits_) at its top) so that the
+  /// bit vector is read once per ~64 bits, off the decoder's dependency chain.
+  std::uint64_t take(unsigned count) noexcept {
+    if (count > look_bits_) {
+      look_ = reader_.read(next_, 64);
+      look_bits_ = 64;
+    }
+    const std::uint64_t out = (look_ >> 1) >> (63 - count);  // count may be 0
+    look_ <<= count;
+    look_bits_ -= count;
+    next_ += count;
+    return out;
+  }
+
   detail::interval_state state_;
   detail::value_reader reader_;
   std::size_t begin_;
   std::uint64_t value_ = 0;
   std::size_t next_ = 0;
+  std::uint64_t look_ = 0;
+  unsigned look_bits_ = 0;
   unsigned precision_;
 };
 

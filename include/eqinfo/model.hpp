@@ -210,10 +210,11 @@ class unigram_model {
   void update(std::uint8_t) noexcept {}
 
   const std::array<std::uint64_t, 256>& counts() const noexcept { return counts_; }
-  /// Identity recorded in token files: CRC-32 of the serialised model.
+  /// Identity recorded in token files: the CRC-32 the model file stores (of
+  /// everything before it; a CRC over the whole file would be a constant).
   std::uint32_t fingerprint() const {
     const auto bytes = serialize();
-    return detail::crc32(bytes.data(), bytes.size());
+    return detail::crc32(bytes.data(), bytes.size() - 4);
   }
   /// The same counts quantised at another precision.
   unigram_model with_precision(unsigned precision_bits) const { return unigram_model(counts_, precision_bits); }

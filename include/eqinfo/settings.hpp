@@ -24,16 +24,17 @@ enum class method : std::uint8_t {
 /// Where an equal-info window ends and how the decoder knows it
 /// (docs/format.md has the exact rules and their measured cost).
 enum class window_rule : std::uint8_t {
-  /// Greedy with an exact check: the decoder takes the MOST bytes whose
-  /// zero-padded code is the window (one byte if one byte already is);
-  /// the encoder keeps the greedy cut wherever that decoder agrees and
-  /// backs off to the longest prefix it agrees with otherwise.
-  greedy_exact = 0,
-  /// The paper's Delay: the decoder takes the FEWEST bytes whose
-  /// zero-padded code is the window; the encoder never ends a window on a
-  /// byte that left the padded code unchanged (nor equal to any shorter
-  /// prefix's).
+  /// The paper's Delay, made exact (the default): the decoder takes the
+  /// FEWEST bytes whose zero-padded code is the window; the encoder never
+  /// ends a window on a byte that left the padded code unchanged (nor equal
+  /// to that of any shorter prefix), backing off to the last byte that did
+  /// change it.
   delay = 1,
+  /// Greedy with an exact check: the decoder takes the MOST bytes whose
+  /// zero-padded code is the window (one byte if one byte already is); the
+  /// encoder keeps the greedy cut where that decoder agrees and backs off
+  /// otherwise. Measured worse than delay (docs/format.md); kept for studies.
+  greedy_exact = 0,
 };
 
 constexpr std::string_view to_string(method m) noexcept {
@@ -63,7 +64,7 @@ struct settings {
   unsigned window_bits = 16;     ///< b: bits per window (equal_info_ac only)
   unsigned token_bits = 16;      ///< N: bits per token, vocabulary 2^N (bytes: always 8)
   unsigned precision_bits = 16;  ///< P: the model's CDF totals 2^P
-  window_rule rule = window_rule::greedy_exact;
+  window_rule rule = window_rule::delay;
 
   friend bool operator==(const settings&, const settings&) = default;
 

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: MIT
+// The arithmetic coder: round trips, exact termination length, and the
+// shortest-enclosed-interval termination rule.
+#include "test_support.hpp"
+
+#include <catch2/catch.hpp>
+#include <eqinfo/coder.hpp>
+#include <eqinfo/model.hpp>
+
+using eqinfo::arithmetic_decoder;
+using eqinfo::arithmetic_encoder;
+using eqinfo::bit_vector;
+using eqinfo::cdf_table;
+using eqinfo_test::rng;
+
+namespace {
+
+cdf_table random_cdf(rng& r, unsigned precision) {
+  std::array<std::uint64_t, 256> weights;
+  const int shape = static_cast<int>(r.below(3));
+  for (auto& w : weights) {
+    const std::uint64_t x = r.next();
+    w = shape == 0 ? x % 1000 : shape == 1 ? (x % 100 == 0 ? x % 1000000 : 0) : (x % 7 == 0 ? 1 : 0);
+  }
+  weights[r.below(256)] += shape == 2 ? 1000000000 : 0;  // sometimes one very likely byte
+  cdf_table cdf;
+  eqinfo::quantize_cdf(std::span<const std::uint64_t, 256>(weights), precision, cdf);
+  return cdf;
+}
+
+// Symbols drawn from each step's own CDF, so likely symbols dominate as in text.
+std::uint8_t draw(rng& r, const cdf_table& cdf, unsigned precision) {
+  const auto target = static_cast<std::uint32_t>(r.next() & ((std::uint64_t{1} << precision) - 1));
+  return static_cast<std::uint8_t>(std::upper_bound(cdf.begin() + 1, cdf.end(), target) - cdf.begin() - 1);
+}
+
+// Whether the dyadic cell of `code` lies inside the final interval of
+// `message`: both edges of the cell (pad 0 / pad 1) decode to the message.
+bool cell_inside(const bit_vector& code, const std::vector<cdf_table>& cdfs, const std::vector<std::uint8_t>& msg,
+                 unsigned precision) {
+  for (bool pad : {false, true}) {
+    arithmetic_decoder d(code, 0, code.size(), precision, pad);
+    for (std::size_t i = 0; i < msg.size(); ++i)
+      if (d.decode(cdfs[i]) != msg[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("coder round-trips random models and messages at every precision", "[coder]") {
+  const unsigned precision = GENERATE(8u, 12u, 14u, 16u, 20u, 24u);
+  for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+    rng r{seed * 7919 + precision};
+    const std::size_t n = r.below(seed < 5 ? 3 : 400);
+    std::vector<cdf_table> cdfs(n);
+    std::vector<std::uint8_t> msg(n);
+    arithmetic_encoder enc(precision);
+    for (std::size_t i = 0; i < n; ++i) {
+      cdfs[i] = random_cdf(r, precision);
+      msg[i] = r.below(4) == 0 ? static_cast<std::uint8_t>(r.next()) : draw(r, cdfs[i], precision);
+      const auto predicted = enc.terminated_bits_with(cdfs[i][msg[i]], cdfs[i][msg[i] + 1u]);
+      enc.encode(cdfs[i], msg[i]);
+      REQUIRE(enc.terminated_bits() == predicted);  // the trial length is exact
+    }
+    const bit_vector code = enc.finish();
+    REQUIRE(code.size() == enc.terminated_bits());
+    arithmetic_decoder dec(code, 0, code.size(), precision);
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(dec.decode(cdfs[i]) == msg[i]);
+    REQUIRE(dec.state() == enc.state());
+  }
+}
+
+TEST_CASE("termination is the shortest bit string whose interval lies inside the final interval", "[coder]") {
+  const unsigned precision = GENERATE(8u, 12u, 16u);
+  for (std::uint64_t seed = 1; seed <= 150; ++seed) {
+    rng r{seed * 31 + precision};
+    const std::size_t n = 1 + r.below(6);
+    std::vector<cdf_table> cdfs(n);
+    std::vector<std::uint8_t> msg(n);
+    arithmetic_encoder enc(precision);
+    for (std::size_t i = 0; i < n; ++i) {
+      cdfs[i] = random_cdf(r, precision);
+      msg[i] = draw(r, cdfs[i], precision);
+      enc.encode(cdfs[i], msg[i]);
+    }
+    const bit_vector code = enc.finish();
+    REQUIRE(cell_inside(code, cdfs, msg, precision));
+    if (code.size() == 0) continue;
+    // If a shorter code existed, one of the length-(L-1) cells next to the
+    // code's start would lie inside (the final interval is then narrower than
+    // 2^-(L-2), so at most three such cells meet it).
+    const std::size_t shorter = code.size() - 1;
+    const std::uint64_t prefix = shorter == 0 ? 0 : code.read(0, static_cast<unsigned>(std::min<std::size_t>(shorter, 64)));
+    if (shorter > 64) continue;  // long codes: covered by the round trips above
+    for (std::int64_t delta : {-1, 0, 1}) {
+      const auto candidate_value = static_cast<std::int64_t>(prefix) + delta;
+      if (candidate_value < 0 || (shorter < 64 && candidate_value >= (std::int64_t{1} << shorter))) continue;
+      bit_vector candidate;
+      candidate.append(static_cast<std::uint64_t>(candidate_value), static_cast<unsigned>(shorter));
+      INFO("seed " << seed << " code " << code.to_string() << " shorter candidate " << candidate.to_string());
+      REQUIRE_FALSE(cell_inside(candidate, cdfs, msg, precision));
+    }
+  }
+}
+
+TEST_CASE("a first byte of probability 2^-P costs exactly P bits", "[coder]") {
+  const unsigned precision = GENERATE(8u, 14u, 16u, 24u);
+  std::array<std::uint64_t, 256> weights{};
+  weights[0] = 1u << 30;  // byte 0 takes almost everything, every other byte keeps 1 count
+  cdf_table cdf;
+  eqinfo::quantize_cdf(std::span<const std::uint64_t, 256>(weights), precision, cdf);
+  std::uint64_t longest = 0;
+  for (int byte = 1; byte < 256; ++byte) {
+    REQUIRE(cdf[byte + 1] - cdf[byte] == 1);
+    arithmetic_encoder enc(precision);
+    enc.encode(cdf, static_cast<std::uint8_t>(byte));
+    longest = std::max(longest, enc.terminated_bits());
+  }
+  REQUIRE(longest == precision);
+}
+
+TEST_CASE("empty message, long runs and a large input", "[coder]") {
+  arithmetic_encoder empty(16);
+  REQUIRE(empty.finish().size() == 0);
+  const cdf_table skewed = [] {
+    std::array<std::uint64_t, 256> w{};
+    w[0] = 1000000;
+    w[255] = 1;
+    cdf_table c;
+    eqinfo::quantize_cdf(std::span<const std::uint64_t, 256>(w), 16, c);
+    return c;
+  }();
+  for (std::uint8_t fill : {std::uint8_t{0x00}, std::uint8_t{0xFF}}) {
+    const std::size_t n = 1u << 20;  // 1 MiB of one byte value
+    arithmetic_encoder enc(16);
+    for (std::size_t i = 0; i < n; ++i) enc.encode(skewed, fill);
+    const bit_vector code = enc.finish();
+    arithmetic_decoder dec(code, 0, code.size(), 16);
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < n; ++i) wrong += dec.decode(skewed) != fill;
+    REQUIRE(wrong == 0);
+    if (fill == 0) REQUIRE(code.size() < n / 100);  // likely byte: far below 1 bit each
+    if (fill == 0xFF) REQUIRE(code.size() > n * 15);  // 1/65536 each: ~16 bits
+  }
+}
+
+TEST_CASE("encoder rejects empty slices and bad precisions", "[coder][errors]") {
+  arithmetic_encoder enc(16);
+  REQUIRE_THROWS_MATCHES(enc.encode(5, 5), eqinfo::error,
+                         Catch::Predicate<eqinfo::error>([](const eqinfo::error& e) {
+                           return e.code() == eqinfo::errc::invalid_model_output;
+                         }));
+  REQUIRE_THROWS_AS(enc.encode(0, 70000), eqinfo::error);
+  REQUIRE_THROWS_AS(arithmetic_encoder(7), eqinfo::error);
+  REQUIRE_THROWS_AS(arithmetic_encoder(25), eqinfo::error);
+}
+
+TEST_CASE("bit_vector reads, appends and pads", "[coder][bits]") {
+  rng r{99};
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<bool> ref;
+    bit_vector v;
+    const int pieces = static_cast<int>(r.below(20));
+    for (int i = 0; i < pieces; ++i) {
+      const unsigned count = r.below(65);
+      const std::uint64_t bits = r.next();
+      v.append(bits, count);
+      for (unsigned k = count; k-- > 0;) ref.push_back((bits >> k) & 1u);
+    }
+    REQUIRE(v.size() == ref.size());
+    for (std::size_t i = 0; i < ref.size(); ++i) REQUIRE(v[i] == ref[i]);
+    const std::size_t pos = r.below(static_cast<std::uint32_t>(ref.size() + 10));
+    const unsigned count = r.below(65);
+    const bool pad = r.below(2) == 1;
+    std::uint64_t expect = 0;
+    for (unsigned k = 0; k < count; ++k) expect = (expect << 1) | (pos + k < ref.size() ? ref[pos + k] : pad);
+    REQUIRE(v.read(pos, count, pad) == expect);
+    std::size_t significant = 0;
+    for (std::size_t i = 0; i < ref.size(); ++i)
+      if (ref[i]) significant = i + 1;
+    REQUIRE(v.significant_size() == significant);
+    const std::size_t cut = r.below(static_cast<std::uint32_t>(ref.size() + 1));
+    v.resize(cut);
+    bit_vector rebuilt;
+    for (std::size_t i = 0; i < cut; ++i) rebuilt.push_back(ref[i]);
+    REQUIRE(v == rebuilt);
+  }
+}

@@ -111,7 +111,7 @@ TEST_CASE("a first byte of probability 2^-P costs exactly P bits", "[coder]") {
   cdf_table cdf;
   eqinfo::quantize_cdf(std::span<const std::uint64_t, 256>(weights), precision, cdf);
   std::uint64_t longest = 0;
-  for (int byte = 1; byte < 256; ++byte) {
+  for (std::size_t byte = 1; byte < 256; ++byte) {
     REQUIRE(cdf[byte + 1] - cdf[byte] == 1);
     arithmetic_encoder enc(precision);
     enc.encode(cdf, static_cast<std::uint8_t>(byte));

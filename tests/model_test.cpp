@@ -15,7 +15,7 @@ namespace {
 
 bool valid(const cdf_table& cdf, unsigned precision) {
   if (cdf[0] != 0 || cdf[256] != (1u << precision)) return false;
-  for (int i = 0; i < 256; ++i)
+  for (std::size_t i = 0; i < 256; ++i)
     if (cdf[i] >= cdf[i + 1]) return false;
   return true;
 }
@@ -117,7 +117,7 @@ TEST_CASE("integer quantisation: all-zero weights give the uniform CDF, shares a
   std::array<std::uint64_t, 256> w{};
   cdf_table cdf;
   eqinfo::quantize_cdf(std::span<const std::uint64_t, 256>(w), 16, cdf);
-  for (int i = 0; i <= 256; ++i) REQUIRE(cdf[i] == static_cast<std::uint32_t>(i * 256));
+  for (std::size_t i = 0; i <= 256; ++i) REQUIRE(cdf[i] == static_cast<std::uint32_t>(i * 256));
   w.fill(std::numeric_limits<std::uint64_t>::max());  // sums past 2^64 stay exact
   eqinfo::quantize_cdf(std::span<const std::uint64_t, 256>(w), 12, cdf);
   REQUIRE(valid(cdf, 12));

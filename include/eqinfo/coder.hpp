@@ -178,39 +178,43 @@ inline renorm_steps narrow(interval_state& s, std::uint32_t cdf_low, std::uint32
   s.high = s.low + ((range * cdf_high) >> precision) - 1;
   s.low = s.low + ((range * cdf_low) >> precision);
 
-  // Both steps are written as selects rather than branches (n and m are
-  // data-dependent and mispredict); only the bit output needs a branch.
+  // Both steps are branch-free (n and m are data-dependent and would
+  // mispredict): "if (n > 0) x = f(x)" is written x = (f(x) & ~keep) | (x & keep)
+  // with keep = all ones when n == 0, which compilers do not turn back into
+  // branches. Only the bit output needs a branch.
   const auto agree = static_cast<std::uint32_t>(s.low ^ s.high);
-  const unsigned n = agree == 0 ? 32u : static_cast<unsigned>(std::countl_zero(agree));
+  // 32 when agree == 0, else countl_zero(agree); the operand is never zero.
+  const auto n = static_cast<unsigned>(std::countl_zero((std::uint64_t{agree} << 32) | frame_half));
   if constexpr (!std::is_same_v<Sink, null_bit_sink>) {
     if (n > 0) {
       const bool first = (s.low >> 31) & 1u;
       sink.emit(first, s.pending, (s.low >> (32 - n)) & ((std::uint64_t{1} << (n - 1)) - 1), n - 1);
     }
   }
-  const bool shift_n = n > 0;
-  s.emitted += shift_n ? n + s.pending : 0;
-  s.pending = shift_n ? 0 : s.pending;
-  s.low = shift_n ? (s.low << n) & frame_mask : s.low;
-  s.high = shift_n ? ((s.high << n) & frame_mask) | ((std::uint64_t{1} << n) - 1) : s.high;
+  const std::uint64_t keep_n = std::uint64_t{0} - std::uint64_t{n == 0};
+  s.emitted += (n + s.pending) & ~keep_n;
+  s.pending &= keep_n;
+  s.low = (((s.low << n) & frame_mask) & ~keep_n) | (s.low & keep_n);
+  s.high = ((((s.high << n) & frame_mask) | ((std::uint64_t{1} << n) - 1)) & ~keep_n) | (s.high & keep_n);
 
   const auto straddle = static_cast<std::uint32_t>((s.low & ~s.high) << 1);
-  const unsigned m = static_cast<unsigned>(std::countl_one(straddle));
-  const bool shift_m = m > 0;
+  const auto m = static_cast<unsigned>(std::countl_one(straddle));
+  const std::uint64_t keep_m = std::uint64_t{0} - std::uint64_t{m == 0};
   s.pending += m;
-  s.low = shift_m ? (s.low << m) & (frame_mask >> 1) : s.low;
-  s.high = shift_m ? ((s.high << m) & frame_mask) | frame_half | ((std::uint64_t{1} << m) - 1) : s.high;
+  s.low = (((s.low << m) & (frame_mask >> 1)) & ~keep_m) | (s.low & keep_m);
+  s.high = ((((s.high << m) & frame_mask) | frame_half | ((std::uint64_t{1} << m) - 1)) & ~keep_m) |
+           (s.high & keep_m);
   return {n, m};
 }
 
 /// Throws errc::invalid_model_output unless `cdf` is a valid CDF of total 2^P.
 inline void check_cdf(const cdf_table& cdf, unsigned precision) {
   bool ok = cdf[0] == 0 && cdf[256] == (std::uint32_t{1} << precision);
-  for (int i = 0; i < 256; ++i) ok &= cdf[i] < cdf[i + 1];
+  for (std::size_t i = 0; i < 256; ++i) ok &= cdf[i] < cdf[i + 1];
   if (ok) return;
   std::string where = "cdf[0] = " + std::to_string(cdf[0]) + ", cdf[256] = " + std::to_string(cdf[256]) +
                       " (expected 0 and 2^" + std::to_string(precision) + ")";
-  for (int i = 0; i < 256; ++i)
+  for (std::size_t i = 0; i < 256; ++i)
     if (cdf[i] >= cdf[i + 1]) {
       where = "byte " + std::to_string(i) + " has an empty or negative slice (cdf[" + std::to_string(i) +
               "] = " + std::to_string(cdf[i]) + " >= cdf[" + std::to_string(i + 1) +
@@ -250,26 +254,34 @@ struct value_reader {
 ///   exceed it (if c < 15), so s = 16c + #{j in 1..16 : cdf[16c + j] <= target}.
 inline unsigned cdf_search(const cdf_table& cdf, std::uint32_t target) noexcept {
   const std::uint32_t* const p = cdf.data();
-  unsigned c0 = 0, c1 = 0, c2 = 0, c3 = 0;
-  for (unsigned k = 1; k < 13; k += 4) {
-    c0 += p[16 * k] <= target;
-    c1 += p[16 * (k + 1)] <= target;
-    c2 += p[16 * (k + 2)] <= target;
-    c3 += p[16 * (k + 3)] <= target;
-  }
-  c0 += p[16 * 13] <= target;
-  c1 += p[16 * 14] <= target;
-  c2 += p[16 * 15] <= target;
-  const unsigned c = (c0 + c1) + (c2 + c3);
-  const std::uint32_t* const block = p + 16 * c + 1;
 #if defined(__GNUC__) || defined(__clang__)
+  // Vector compares: the loads do not depend on target, so they run ahead of
+  // the division that produces it; a scalar sum of 15 flags would form a
+  // serial 15-step chain after it.
   typedef std::uint32_t u32x4 __attribute__((vector_size(16)));
-  u32x4 v[4];
-  std::memcpy(v, block, sizeof v);
   const u32x4 t = {target, target, target, target};
-  const auto sum = (v[0] <= t) + (v[1] <= t) + (v[2] <= t) + (v[3] <= t);  // lanes are 0 or -1
-  return 16 * c + static_cast<unsigned>(-(sum[0] + sum[1] + sum[2] + sum[3]));
+  const u32x4 a0 = {p[16], p[32], p[48], p[64]};
+  const u32x4 a1 = {p[80], p[96], p[112], p[128]};
+  const u32x4 a2 = {p[144], p[160], p[176], p[192]};
+  const u32x4 a3 = {p[208], p[224], p[240], 0};
+  typedef std::int32_t i32x4 __attribute__((vector_size(16)));
+  const i32x4 three_lanes = {-1, -1, -1, 0};  // a3 has only three entries
+  // lanes are 0 or -1
+  const auto coarse =
+      ((a0 <= t) + (a1 <= t)) + ((a2 <= t) + ((a3 <= t) & three_lanes));
+  const auto c = static_cast<unsigned>(-((coarse[0] + coarse[1]) + (coarse[2] + coarse[3])));
+  const std::uint32_t* const block = p + 16 * c + 1;
+  u32x4 v0, v1, v2, v3;
+  std::memcpy(&v0, block, 16);
+  std::memcpy(&v1, block + 4, 16);
+  std::memcpy(&v2, block + 8, 16);
+  std::memcpy(&v3, block + 12, 16);
+  const auto fine = ((v0 <= t) + (v1 <= t)) + ((v2 <= t) + (v3 <= t));
+  return 16 * c + static_cast<unsigned>(-((fine[0] + fine[1]) + (fine[2] + fine[3])));
 #else
+  unsigned c = 0;
+  for (unsigned k = 1; k < 16; ++k) c += p[16 * k] <= target;
+  const std::uint32_t* const block = p + 16 * c + 1;
   unsigned fine = 0;
   for (unsigned j = 0; j < 16; ++j) fine += block[j] <= target;
   return 16 * c + fine;

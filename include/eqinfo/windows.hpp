@@ -221,11 +221,11 @@ std::size_t encode_window(M& model, std::span<const std::uint8_t> rest, const se
       w.pad_words.resize(greedy * words);
       for (std::size_t j = 0; j < greedy; ++j) {
         padded_code(w.emitted, w.states[j], b, w.candidate);
-        std::copy(w.candidate.words().begin(), w.candidate.words().end(), w.pad_words.begin() + j * words);
+        std::copy(w.candidate.words().begin(), w.candidate.words().end(), w.pad_words.data() + j * words);
       }
       w.order.resize(greedy);
       for (std::size_t j = 0; j < greedy; ++j) w.order[j] = static_cast<std::uint32_t>(j);
-      const auto key = [&](std::uint32_t j) { return w.pad_words.begin() + j * words; };
+      const auto key = [&](std::uint32_t j) { return w.pad_words.data() + std::size_t{j} * words; };
       std::sort(w.order.begin(), w.order.end(), [&](std::uint32_t x, std::uint32_t y) {
         if (std::equal(key(x), key(x) + words, key(y))) return x < y;
         return std::lexicographical_compare(key(x), key(x) + words, key(y), key(y) + words);

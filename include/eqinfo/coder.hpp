@@ -34,7 +34,6 @@
 #include <array>
 #include <bit>
 #include <cstdint>
-#include <cstring>
 #include <string>
 #include <type_traits>
 
@@ -244,49 +243,6 @@ struct value_reader {
   }
 };
 
-/// Largest s in [0, 256] with cdf[1..s] all <= target, i.e. the number of
-/// entries cdf[1..256] that are <= target: for any non-decreasing table this
-/// is exactly std::upper_bound(cdf + 1, cdf + 257, target) - (cdf + 1), the
-/// original search. Two levels instead of a binary search, so that there is no
-/// data-dependent branch and the dependency chain is two loads long:
-///   c = #{k in 1..15 : cdf[16k] <= target}; then, as cdf is sorted, the
-///   entries 1..16c are all <= target and the entries past 16c + 16 all
-///   exceed it (if c < 15), so s = 16c + #{j in 1..16 : cdf[16c + j] <= target}.
-inline unsigned cdf_search(const cdf_table& cdf, std::uint32_t target) noexcept {
-  const std::uint32_t* const p = cdf.data();
-#if defined(__GNUC__) || defined(__clang__)
-  // Vector compares: the loads do not depend on target, so they run ahead of
-  // the division that produces it; a scalar sum of 15 flags would form a
-  // serial 15-step chain after it.
-  typedef std::uint32_t u32x4 __attribute__((vector_size(16)));
-  const u32x4 t = {target, target, target, target};
-  const u32x4 a0 = {p[16], p[32], p[48], p[64]};
-  const u32x4 a1 = {p[80], p[96], p[112], p[128]};
-  const u32x4 a2 = {p[144], p[160], p[176], p[192]};
-  const u32x4 a3 = {p[208], p[224], p[240], 0};
-  typedef std::int32_t i32x4 __attribute__((vector_size(16)));
-  const i32x4 three_lanes = {-1, -1, -1, 0};  // a3 has only three entries
-  // lanes are 0 or -1
-  const auto coarse =
-      ((a0 <= t) + (a1 <= t)) + ((a2 <= t) + ((a3 <= t) & three_lanes));
-  const auto c = static_cast<unsigned>(-((coarse[0] + coarse[1]) + (coarse[2] + coarse[3])));
-  const std::uint32_t* const block = p + 16 * c + 1;
-  u32x4 v0, v1, v2, v3;
-  std::memcpy(&v0, block, 16);
-  std::memcpy(&v1, block + 4, 16);
-  std::memcpy(&v2, block + 8, 16);
-  std::memcpy(&v3, block + 12, 16);
-  const auto fine = ((v0 <= t) + (v1 <= t)) + ((v2 <= t) + (v3 <= t));
-  return 16 * c + static_cast<unsigned>(-((fine[0] + fine[1]) + (fine[2] + fine[3])));
-#else
-  unsigned c = 0;
-  for (unsigned k = 1; k < 16; ++k) c += p[16 * k] <= target;
-  const std::uint32_t* const block = p + 16 * c + 1;
-  unsigned fine = 0;
-  for (unsigned j = 0; j < 16; ++j) fine += block[j] <= target;
-  return 16 * c + fine;
-#endif
-}
 
 }  // namespace detail
 
@@ -376,13 +332,23 @@ class arithmetic_decoder {
     next_ = first + at.pending + 32;
   }
 
-  /// The byte whose slice contains the current value (does not consume it).
-  std::uint8_t peek(const cdf_table& cdf) const noexcept {
+  /// The point of [0, 2^P) the current value falls on: the byte to decode is
+  /// the s with cdf[s] <= target() < cdf[s+1]. Models with a static CDF can
+  /// map it to the byte with a table (see unigram_model::symbol_of).
+  std::uint32_t target() const noexcept {
     const std::uint64_t range = state_.high - state_.low + 1;
     // floor(r*c/2^P) <= v  <=>  c <= floor(((v+1)*2^P - 1) / r)
-    const std::uint64_t target = (((value_ - state_.low + 1) << precision_) - 1) / range;
-    // The byte is upper_bound(cdf + 1, cdf + 257, target) - (cdf + 1), modulo 256.
-    return static_cast<std::uint8_t>(detail::cdf_search(cdf, static_cast<std::uint32_t>(target)));
+    return static_cast<std::uint32_t>((((value_ - state_.low + 1) << precision_) - 1) / range);
+  }
+
+  /// The byte whose slice contains the current value (does not consume it).
+  std::uint8_t peek(const cdf_table& cdf) const noexcept {
+    const std::uint32_t target = this->target();
+    // A plain (branchy) binary search on purpose: branchless two-level SIMD
+    // searches measured slower here, since predicted branches let the CPU
+    // start the next symbol before the division has finished.
+    const auto it = std::upper_bound(cdf.begin() + 1, cdf.end(), target);
+    return static_cast<std::uint8_t>(it - cdf.begin() - 1);
   }
 
   /// Consumes `byte`'s slice (normally the one peek() returned).

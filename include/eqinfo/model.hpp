@@ -52,6 +52,16 @@ concept batched_byte_model =
       m.predict_run(bytes, out);
     };
 
+/// Optional decoder hook for models whose CDF never changes:
+///   std::uint8_t m.symbol_of(std::uint32_t target) const
+/// returns the byte s with cdf[s] <= target < cdf[s+1] (a table lookup
+/// instead of a binary search). Checked against the CDF unless the model is
+/// valid by construction.
+template <class M>
+concept has_symbol_lookup = requires(const M& m, std::uint32_t target) {
+  { m.symbol_of(target) } -> std::convertible_to<std::uint8_t>;
+};
+
 /// A model may declare `static constexpr bool cdf_is_valid_by_construction =
 /// true;` when every CDF it returns comes from quantize_cdf(); otherwise the
 /// coder checks each CDF (256 comparisons) before using it.
@@ -82,6 +92,32 @@ constexpr bool check_byte_model() {
   static_assert(std::copy_constructible<M>, "eqinfo model must be copyable (one copy per thread)");
   return true;
 }
+
+/// Byte lookup for a fixed CDF: the byte owning a point of [0, 2^P), found
+/// from a 4,096-entry table of where each 2^(P-12)-wide bucket starts plus a
+/// short forward scan (buckets are narrower than most slices). Lets the
+/// decoder of a static model skip the binary search, as rANS decoders do.
+class symbol_lookup {
+ public:
+  symbol_lookup() = default;
+  symbol_lookup(const cdf_table& cdf, unsigned precision) : shift_(precision > 12 ? precision - 12 : 0) {
+    const std::uint32_t buckets = std::uint32_t{1} << (precision - shift_);
+    std::size_t s = 0;
+    for (std::uint32_t i = 0; i < buckets; ++i) {
+      while (cdf[s + 1] <= (i << shift_)) ++s;
+      start_[i] = static_cast<std::uint8_t>(s);
+    }
+  }
+  std::uint8_t find(const cdf_table& cdf, std::uint32_t target) const noexcept {
+    std::size_t s = start_[target >> shift_];
+    while (cdf[s + 1] <= target) ++s;
+    return static_cast<std::uint8_t>(s);
+  }
+
+ private:
+  std::array<std::uint8_t, 4096> start_{};
+  unsigned shift_ = 0;
+};
 
 inline void check_precision(unsigned precision) {
   if (precision < min_precision_bits || precision > max_precision_bits)
@@ -170,6 +206,10 @@ class uniform_model {
   void reset() noexcept {}
   const cdf_table& predict() const noexcept { return cdf_; }
   void update(std::uint8_t) noexcept {}
+  /// The byte owning `target` (optional decoder hook for static models).
+  std::uint8_t symbol_of(std::uint32_t target) const noexcept {
+    return static_cast<std::uint8_t>(target >> (precision_ - 8));
+  }
   /// Identity recorded in token files: CRC-32 of "uniform/P".
   std::uint32_t fingerprint() const {
     const std::string id = "uniform/" + std::to_string(precision_);
@@ -195,6 +235,7 @@ class unigram_model {
   unigram_model(const std::array<std::uint64_t, 256>& counts, unsigned precision_bits)
       : counts_(counts), precision_(precision_bits) {
     quantize_cdf(std::span<const std::uint64_t, 256>(counts_), precision_, cdf_);
+    lookup_ = detail::symbol_lookup(cdf_, precision_);
   }
 
   /// Counts every byte of `corpus` once.
@@ -208,6 +249,8 @@ class unigram_model {
   void reset() noexcept {}
   const cdf_table& predict() const noexcept { return cdf_; }
   void update(std::uint8_t) noexcept {}
+  /// The byte owning `target` (optional decoder hook for static models).
+  std::uint8_t symbol_of(std::uint32_t target) const noexcept { return lookup_.find(cdf_, target); }
 
   const std::array<std::uint64_t, 256>& counts() const noexcept { return counts_; }
   /// Identity recorded in token files: the CRC-32 the model file stores (of
@@ -270,6 +313,7 @@ class unigram_model {
 
   std::array<std::uint64_t, 256> counts_;
   cdf_table cdf_;
+  detail::symbol_lookup lookup_;
   unsigned precision_;
 };
 

@@ -139,8 +139,8 @@ class tokenizer {
       arithmetic_decoder high_edge(bits, 0, bits.size(), p, true);
       for (;;) {
         const cdf_table& cdf = detail::checked_predict(model_, p);
-        const std::uint8_t byte = low_edge.peek(cdf);
-        if (high_edge.peek(cdf) != byte) return out;
+        const std::uint8_t byte = detail::peek_byte(low_edge, model_, cdf);
+        if (detail::peek_byte(high_edge, model_, cdf) != byte) return out;
         low_edge.consume(cdf, byte);
         high_edge.consume(cdf, byte);
         out.push_back(byte);
@@ -150,7 +150,7 @@ class tokenizer {
     arithmetic_decoder decoder(bits, 0, bits.size(), p);
     out.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*byte_count, bits.size() * 4096)));
     for (std::uint64_t i = 0; i < *byte_count; ++i) {
-      const std::uint8_t byte = decoder.decode(detail::checked_predict(model_, p));
+      const std::uint8_t byte = detail::decode_byte(decoder, model_, detail::checked_predict(model_, p));
       // The code length only grows, and the encoder's whole code fit in `bits`.
       if (decoder.terminated_bits() > bits.size())
         throw error(errc::truncated_tokens, "the tokens end before byte " + std::to_string(i) + " of " +

@@ -40,6 +40,33 @@ inline const cdf_table& checked_predict(M& model, unsigned precision) {
   return cdf;
 }
 
+/// The byte the decoder's value falls on: through the model's lookup table
+/// when it has one (checked unless the model is valid by construction), else
+/// by searching the CDF.
+template <class M>
+inline std::uint8_t peek_byte(const arithmetic_decoder& decoder, const M& model, const cdf_table& cdf) {
+  if constexpr (has_symbol_lookup<M>) {
+    const std::uint32_t target = decoder.target();
+    const std::uint8_t byte = model.symbol_of(target);
+    if constexpr (!cdf_is_valid_by_construction<M>) {
+      if (!(cdf[byte] <= target && target < cdf[byte + 1u]))
+        throw error(errc::invalid_model_output, "model's symbol_of(" + std::to_string(target) + ") returned byte " +
+                                                    std::to_string(byte) + ", whose slice does not contain it");
+    }
+    return byte;
+  } else {
+    return decoder.peek(cdf);
+  }
+}
+
+/// Decodes one byte (peek_byte, then consume).
+template <class M>
+inline std::uint8_t decode_byte(arithmetic_decoder& decoder, const M& model, const cdf_table& cdf) {
+  const std::uint8_t byte = peek_byte(decoder, model, cdf);
+  decoder.consume(cdf, byte);
+  return byte;
+}
+
 /// CDFs of bytes[0], bytes[1], ... from the model's current context, through
 /// the batched hook when the model has one (in chunks that double, since the
 /// window's length is not known in advance).
@@ -144,8 +171,8 @@ window_decoding decode_window(M& model, const bit_vector& window, const settings
   std::size_t last_match = 0;
   for (;;) {
     const cdf_table& cdf = checked_predict(model, s.precision_bits);
-    const std::uint8_t byte = low_edge.peek(cdf);
-    if (high_edge.peek(cdf) != byte) break;  // the bits do not determine the next byte
+    const std::uint8_t byte = peek_byte(low_edge, model, cdf);
+    if (peek_byte(high_edge, model, cdf) != byte) break;  // the bits do not determine the next byte
     low_edge.consume(cdf, byte);
     high_edge.consume(cdf, byte);
     out.push_back(byte);
@@ -175,8 +202,8 @@ bool continuation_matches(M& model, std::span<const std::uint8_t> prefix, const 
   arithmetic_decoder high_edge(window, 0, b, s.precision_bits, true, at);
   for (;;) {
     const cdf_table& cdf = checked_predict(model, s.precision_bits);
-    const std::uint8_t byte = low_edge.peek(cdf);
-    if (high_edge.peek(cdf) != byte) return false;
+    const std::uint8_t byte = peek_byte(low_edge, model, cdf);
+    if (peek_byte(high_edge, model, cdf) != byte) return false;
     low_edge.consume(cdf, byte);
     high_edge.consume(cdf, byte);
     if (padded_code_equals(low_edge.state(), window, significant)) return true;
@@ -332,7 +359,7 @@ std::vector<std::uint8_t> decode_equal_info(M& model, const bit_vector& bits, co
       arithmetic_decoder decoder(window, 0, b, s.precision_bits);
       for (std::uint64_t n = 0; n < remaining; ++n) {
         const cdf_table& cdf = detail::checked_predict(model, s.precision_bits);
-        const std::uint8_t byte = decoder.decode(cdf);
+        const std::uint8_t byte = detail::decode_byte(decoder, model, cdf);
         if (decoder.terminated_bits() > b)
           throw error(errc::corrupt_stream, where(i) + ": final window cannot hold the remaining " +
                                                 std::to_string(remaining) + " bytes");

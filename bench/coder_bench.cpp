@@ -8,20 +8,21 @@
 // /usr/share/common-licenses/* concatenated, repeated up to 1 MiB. The static
 // model is an eqinfo::unigram_model estimated from that text at P = 16.
 // Every benchmark checks its own output after the timed loop.
+#include "peer_rans.hpp"
+
 #include <benchmark/benchmark.h>
+
+#include <eqinfo/tokenizer.hpp>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <eqinfo/tokenizer.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <span>
 #include <string>
 #include <vector>
-
-#include "peer_rans.hpp"
 
 #ifndef EQINFO_BENCH_DATA_DIR
 #define EQINFO_BENCH_DATA_DIR "data/sample"

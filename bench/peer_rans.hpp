@@ -14,8 +14,9 @@
 // precision P as eqinfo's arithmetic coder, so the benchmark compares the
 // coders, not the models. It is a benchmark peer only: not part of eqinfo.
 
-#include <cstdint>
 #include <eqinfo/coder.hpp>
+
+#include <cstdint>
 #include <span>
 #include <stdexcept>
 #include <vector>

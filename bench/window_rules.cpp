@@ -43,7 +43,7 @@ void study(const char* name, M model, const std::vector<std::uint8_t>& text, uns
     std::size_t pos = 0;
     while (pos < text.size()) {
       const std::size_t k = eqinfo::detail::encode_window(model, std::span(text).subspan(pos), s, scratch,
-                                                           eqinfo::detail::cut_policy::greedy_unchecked);
+                                                          eqinfo::detail::cut_policy::greedy_unchecked);
       if (pos + k < text.size() && k >= 2) {
         // Did the last byte leave the zero-padded code unchanged? Then the
         // window's bits are identical for k-1 and k bytes. A different
@@ -56,8 +56,8 @@ void study(const char* name, M model, const std::vector<std::uint8_t>& text, uns
           ++zero_bit_end;
           const auto& st = scratch.states[k - 1];
           using namespace eqinfo::detail;
-          const bool two_quarters = termination_tail(st) != tail_kind::none && st.low <= frame_quarter &&
-                                    st.high >= 3 * frame_quarter - 1;
+          const bool two_quarters =
+              termination_tail(st) != tail_kind::none && st.low <= frame_quarter && st.high >= 3 * frame_quarter - 1;
           const bool two_halves = st.low == 0 && st.high == frame_mask && st.pending > 0;
           no_alternative += !(two_quarters || two_halves);
         }
@@ -76,8 +76,8 @@ void study(const char* name, M model, const std::vector<std::uint8_t>& text, uns
   }
   (void)greedy_bits;
   const double g = double(greedy.bytes) / double(greedy.windows);
-  std::printf("%-8s b=%3u greedy %6.3f B/win (misread by greedy_exact decoder %5.2f%%, by delay decoder %5.2f%%)",
-              name, b, g, 100.0 * double(misread[0]) / double(greedy.windows),
+  std::printf("%-8s b=%3u greedy %6.3f B/win (misread by greedy_exact decoder %5.2f%%, by delay decoder %5.2f%%)", name,
+              b, g, 100.0 * double(misread[0]) / double(greedy.windows),
               100.0 * double(misread[1]) / double(greedy.windows));
   for (auto rule : {eqinfo::window_rule::greedy_exact, eqinfo::window_rule::delay}) {
     s.rule = rule;
@@ -88,10 +88,11 @@ void study(const char* name, M model, const std::vector<std::uint8_t>& text, uns
     std::printf(" | %s %6.3f (%+.2f%%)%s", std::string(eqinfo::to_string(rule)).c_str(), k, 100.0 * (k / g - 1),
                 back == text ? "" : " ROUND-TRIP FAILED");
   }
-  std::printf("\n         greedy windows ending on a byte that added zero bits: %5.2f%%; of those, with no other shortest "
-              "code to switch to: %5.2f%%\n",
-              100.0 * double(zero_bit_end) / double(greedy.windows),
-              100.0 * double(no_alternative) / double(std::max<std::size_t>(1, zero_bit_end)));
+  std::printf(
+      "\n         greedy windows ending on a byte that added zero bits: %5.2f%%; of those, with no other shortest "
+      "code to switch to: %5.2f%%\n",
+      100.0 * double(zero_bit_end) / double(greedy.windows),
+      100.0 * double(no_alternative) / double(std::max<std::size_t>(1, zero_bit_end)));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
+
 #include <eqinfo/coder.hpp>
 #include <eqinfo/model.hpp>
 
@@ -91,7 +92,8 @@ TEST_CASE("termination is the shortest bit string whose interval lies inside the
     // code's start would lie inside (the final interval is then narrower than
     // 2^-(L-2), so at most three such cells meet it).
     const std::size_t shorter = code.size() - 1;
-    const std::uint64_t prefix = shorter == 0 ? 0 : code.read(0, static_cast<unsigned>(std::min<std::size_t>(shorter, 64)));
+    const std::uint64_t prefix =
+        shorter == 0 ? 0 : code.read(0, static_cast<unsigned>(std::min<std::size_t>(shorter, 64)));
     if (shorter > 64) continue;  // long codes: covered by the round trips above
     for (std::int64_t delta : {-1, 0, 1}) {
       const auto candidate_value = static_cast<std::int64_t>(prefix) + delta;
@@ -140,15 +142,14 @@ TEST_CASE("empty message, long runs and a large input", "[coder]") {
     std::size_t wrong = 0;
     for (std::size_t i = 0; i < n; ++i) wrong += dec.decode(skewed) != fill;
     REQUIRE(wrong == 0);
-    if (fill == 0) REQUIRE(code.size() < n / 100);  // likely byte: far below 1 bit each
+    if (fill == 0) REQUIRE(code.size() < n / 100);    // likely byte: far below 1 bit each
     if (fill == 0xFF) REQUIRE(code.size() > n * 15);  // 1/65536 each: ~16 bits
   }
 }
 
 TEST_CASE("encoder rejects empty slices and bad precisions", "[coder][errors]") {
   arithmetic_encoder enc(16);
-  REQUIRE_THROWS_MATCHES(enc.encode(5, 5), eqinfo::error,
-                         Catch::Predicate<eqinfo::error>([](const eqinfo::error& e) {
+  REQUIRE_THROWS_MATCHES(enc.encode(5, 5), eqinfo::error, Catch::Predicate<eqinfo::error>([](const eqinfo::error& e) {
                            return e.code() == eqinfo::errc::invalid_model_output;
                          }));
   REQUIRE_THROWS_AS(enc.encode(0, 70000), eqinfo::error);

@@ -6,6 +6,7 @@
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
+
 #include <eqinfo/detail/crc32.hpp>
 #include <eqinfo/tokenizer.hpp>
 
@@ -62,7 +63,7 @@ TEST_CASE("golden tokens are unchanged", "[golden]") {
     eqinfo::tokenizer tok(eqinfo::unigram_model(counts, g.p), s);
     const auto e = tok.encode(input);
     INFO(eqinfo::to_string(g.kind) << " b=" << g.b << " N=" << g.n << " P=" << g.p << " -> {" << e.tokens.size()
-                                    << ", 0x" << std::hex << hash_tokens(e.tokens, g.n) << "}");
+                                   << ", 0x" << std::hex << hash_tokens(e.tokens, g.n) << "}");
     CHECK(e.tokens.size() == g.tokens);
     CHECK(hash_tokens(e.tokens, g.n) == g.hash);
     REQUIRE(tok.decode(e.tokens, e.byte_count) == input);

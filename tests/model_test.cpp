@@ -3,6 +3,7 @@
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
+
 #include <eqinfo/model.hpp>
 
 #include <cmath>
@@ -94,7 +95,8 @@ TEST_CASE("quantize_cdf gives a valid CDF for every well-formed input", "[model]
   REQUIRE(a == b);
 }
 
-TEST_CASE("quantize_cdf rejects NaN, infinities, negatives and all-zero input with a named error", "[model][quantize]") {
+TEST_CASE("quantize_cdf rejects NaN, infinities, negatives and all-zero input with a named error",
+          "[model][quantize]") {
   const float bad = GENERATE(std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
                              -std::numeric_limits<float>::infinity(), -1.0f, -std::numeric_limits<float>::denorm_min());
   std::array<float, 256> p;
@@ -151,9 +153,12 @@ TEST_CASE("unigram model file round-trips and rejects every corruption", "[model
     auto flipped = bytes;
     flipped[i] ^= 0x20;
     const errc c = code_of([&] { eqinfo::unigram_model::parse(flipped, "m"); });
-    if (i < 8) REQUIRE(c == errc::bad_magic);
-    else if (i < 12) REQUIRE(c == errc::unsupported_version);
-    else REQUIRE(c == errc::checksum_mismatch);
+    if (i < 8)
+      REQUIRE(c == errc::bad_magic);
+    else if (i < 12)
+      REQUIRE(c == errc::unsupported_version);
+    else
+      REQUIRE(c == errc::checksum_mismatch);
   }
   auto longer = bytes;
   longer.push_back(0);

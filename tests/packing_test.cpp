@@ -3,6 +3,7 @@
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
+
 #include <eqinfo/tokenizer.hpp>
 
 using eqinfo::bit_vector;
@@ -102,9 +103,12 @@ TEST_CASE(".eqt token files carry settings and reject every truncation and flipp
     flipped[i] ^= 0x01;
     INFO("byte " << i);
     const errc c = code_of([&] { eqinfo::parse_token_file(flipped, "t.eqt"); });
-    if (i < 8) REQUIRE(c == errc::bad_magic);
-    else if (i < 12) REQUIRE(c == errc::unsupported_version);
-    else REQUIRE((c == errc::checksum_mismatch || c == errc::truncated_tokens || c == errc::invalid_settings));
+    if (i < 8)
+      REQUIRE(c == errc::bad_magic);
+    else if (i < 12)
+      REQUIRE(c == errc::unsupported_version);
+    else
+      REQUIRE((c == errc::checksum_mismatch || c == errc::truncated_tokens || c == errc::invalid_settings));
   }
   // Decoding with other settings or another model is refused.
   eqinfo::settings other = s;

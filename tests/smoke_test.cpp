@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Build smoke test: a short string survives a round trip through the facade.
 #include <catch2/catch.hpp>
-#include <cstdint>
+
 #include <eqinfo/tokenizer.hpp>
+
+#include <cstdint>
 #include <string_view>
 #include <vector>
 

@@ -4,6 +4,7 @@
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
+
 #include <eqinfo/tokenizer.hpp>
 
 using eqinfo::errc;
@@ -23,8 +24,8 @@ std::vector<std::pair<std::string, std::vector<std::uint8_t>>> inputs() {
   in.emplace_back("all 256 byte values", all);
   in.emplace_back("run of 0x00", std::vector<std::uint8_t>(3000, 0x00));
   in.emplace_back("run of 0xFF", std::vector<std::uint8_t>(3000, 0xFF));
-  in.emplace_back("invalid UTF-8", std::vector<std::uint8_t>{0xC3, 0x28, 0xA0, 0xA1, 0xE2, 0x28, 0xA1, 0xF0, 0x28,
-                                                             0x8C, 0xBC, 0xFF, 0xFE, 0x00, 0xC0, 0xAF, 'o', 'k'});
+  in.emplace_back("invalid UTF-8", std::vector<std::uint8_t>{0xC3, 0x28, 0xA0, 0xA1, 0xE2, 0x28, 0xA1, 0xF0, 0x28, 0x8C,
+                                                             0xBC, 0xFF, 0xFE, 0x00, 0xC0, 0xAF, 'o', 'k'});
   for (std::uint64_t seed = 1; seed <= 4; ++seed)
     in.emplace_back("random seed " + std::to_string(seed), eqinfo_test::random_bytes(200 * seed * seed, seed));
   in.emplace_back("English", eqinfo_test::english(4000));
@@ -110,7 +111,7 @@ TEST_CASE("StaticAC reaches the unigram entropy; EqualInfoAC costs more per byte
   for (auto c : counts)
     if (c) entropy -= static_cast<double>(c) * std::log2(static_cast<double>(c) / total);
   REQUIRE(ac_bits / entropy == Approx(1.0).epsilon(0.002));  // within 0.2% of the ideal code length
-  settings eq;  // defaults: EqualInfoAC b=16 N=16
+  settings eq;                                               // defaults: EqualInfoAC b=16 N=16
   eqinfo::tokenizer eq_ac(eqinfo_test::english_unigram(), eq);
   REQUIRE(static_cast<double>(eq_ac.encode(text).tokens.size()) * 16 > ac_bits * 1.2);
 }

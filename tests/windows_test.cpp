@@ -4,6 +4,7 @@
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
+
 #include <eqinfo/windows.hpp>
 
 using eqinfo::bit_vector;
@@ -94,7 +95,8 @@ TEST_CASE("delay never ends a window on a byte that added only zero bits", "[win
   counts['b'] = 60;
   const eqinfo::unigram_model model(counts, 16);
   const auto s = window_settings(16, window_rule::delay);
-  const auto text = eqinfo_test::bytes_of("baaaaaaaaaaaaaaaaaaaabaaaaaaaaaaaaaaaaaaaaaaaaaaaabaaaaaaaaaaaaaaaaaaaaaaaaaab");
+  const auto text =
+      eqinfo_test::bytes_of("baaaaaaaaaaaaaaaaaaaabaaaaaaaaaaaaaaaaaaaaaaaaaaaabaaaaaaaaaaaaaaaaaaaaaaaaaab");
   eqinfo::detail::window_scratch w;
   std::size_t pos = 0, windows = 0, trimmed = 0;
   while (pos < text.size()) {

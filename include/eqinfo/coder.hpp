@@ -62,10 +62,10 @@ static_assert(32 + max_precision_bits + 1 <= 64, "range * cdf must fit in 64 bit
 
 /// Coder state shared by encoder and decoder (they evolve identically).
 struct interval_state {
-  std::uint64_t low = 0;             ///< frame low, 32-bit value
-  std::uint64_t high = frame_mask;   ///< frame high (inclusive), 32-bit value
-  std::uint64_t pending = 0;         ///< F: follow bits awaiting the next resolved bit
-  std::uint64_t emitted = 0;         ///< E: bits already final
+  std::uint64_t low = 0;            ///< frame low, 32-bit value
+  std::uint64_t high = frame_mask;  ///< frame high (inclusive), 32-bit value
+  std::uint64_t pending = 0;        ///< F: follow bits awaiting the next resolved bit
+  std::uint64_t emitted = 0;        ///< E: bits already final
 
   friend bool operator==(const interval_state&, const interval_state&) = default;
 };
@@ -107,10 +107,24 @@ constexpr std::uint64_t terminated_bits(const interval_state& s) noexcept {
 inline void append_termination(const interval_state& s, bit_vector& out) {
   switch (termination_tail(s)) {
     case tail_kind::none: return;
-    case tail_kind::zero: out.push_back(false); out.append_run(true, s.pending); return;
-    case tail_kind::one: out.push_back(true); out.append_run(false, s.pending); return;
-    case tail_kind::zero_one: out.push_back(false); out.append_run(true, s.pending); out.push_back(true); return;
-    case tail_kind::one_zero: out.push_back(true); out.append_run(false, s.pending); out.push_back(false); return;
+    case tail_kind::zero:
+      out.push_back(false);
+      out.append_run(true, s.pending);
+      return;
+    case tail_kind::one:
+      out.push_back(true);
+      out.append_run(false, s.pending);
+      return;
+    case tail_kind::zero_one:
+      out.push_back(false);
+      out.append_run(true, s.pending);
+      out.push_back(true);
+      return;
+    case tail_kind::one_zero:
+      out.push_back(true);
+      out.append_run(false, s.pending);
+      out.push_back(false);
+      return;
   }
 }
 
@@ -201,8 +215,7 @@ inline renorm_steps narrow(interval_state& s, std::uint32_t cdf_low, std::uint32
   const std::uint64_t keep_m = std::uint64_t{0} - std::uint64_t{m == 0};
   s.pending += m;
   s.low = (((s.low << m) & (frame_mask >> 1)) & ~keep_m) | (s.low & keep_m);
-  s.high = ((((s.high << m) & frame_mask) | frame_half | ((std::uint64_t{1} << m) - 1)) & ~keep_m) |
-           (s.high & keep_m);
+  s.high = ((((s.high << m) & frame_mask) | frame_half | ((std::uint64_t{1} << m) - 1)) & ~keep_m) | (s.high & keep_m);
   return {n, m};
 }
 
@@ -227,7 +240,7 @@ inline void check_cdf(const cdf_table& cdf, unsigned precision) {
 /// state with E emitted and F pending bits: bits[E], then bits[E+F+1 ...].
 struct value_reader {
   const bit_vector* bits;
-  std::size_t end;   ///< bits at or past `end` read as `pad`
+  std::size_t end;  ///< bits at or past `end` read as `pad`
   bool pad;
   /// `count` (0..64) bits from `pos`, MSB first, as the low bits of the result.
   std::uint64_t read(std::size_t pos, unsigned count) const noexcept {
@@ -243,7 +256,6 @@ struct value_reader {
   }
 };
 
-
 }  // namespace detail
 
 /// Encodes bytes (or any symbols of a 257-entry CDF) into a bit_vector.
@@ -252,8 +264,8 @@ class arithmetic_encoder {
  public:
   explicit arithmetic_encoder(unsigned precision_bits) : precision_(precision_bits) {
     if (precision_bits < min_precision_bits || precision_bits > max_precision_bits)
-      throw error(errc::invalid_settings, "precision_bits " + std::to_string(precision_bits) +
-                                              " is outside [" + std::to_string(min_precision_bits) + ", " +
+      throw error(errc::invalid_settings, "precision_bits " + std::to_string(precision_bits) + " is outside [" +
+                                              std::to_string(min_precision_bits) + ", " +
                                               std::to_string(max_precision_bits) + "]");
   }
 
@@ -263,8 +275,8 @@ class arithmetic_encoder {
   /// Throws errc::invalid_model_output if the slice is empty or exceeds 2^P.
   void encode(std::uint32_t cdf_low, std::uint32_t cdf_high) {
     if (cdf_low >= cdf_high || cdf_high > (std::uint32_t{1} << precision_))
-      throw error(errc::invalid_model_output, "empty or out-of-range slice [" + std::to_string(cdf_low) + ", " +
-                                                  std::to_string(cdf_high) + ")");
+      throw error(errc::invalid_model_output,
+                  "empty or out-of-range slice [" + std::to_string(cdf_low) + ", " + std::to_string(cdf_high) + ")");
     detail::vector_bit_sink sink{&bits_};
     detail::narrow(state_, cdf_low, cdf_high, precision_, sink);
   }

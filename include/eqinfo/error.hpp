@@ -15,20 +15,20 @@ inline namespace v1 {
 /// Stable error codes. The numeric values and the names returned by
 /// errc_name() never change meaning; new codes are only appended.
 enum class errc : int {
-  invalid_settings = 1,      ///< settings out of range or inconsistent (b, N, P, method)
-  truncated_tokens = 2,      ///< fewer tokens than a whole window / stream needs
-  token_out_of_range = 3,    ///< a token value >= 2^N
-  trailing_bits = 4,         ///< padding bits or extra tokens after the end of a stream
-  corrupt_stream = 5,        ///< the tokens are not something this encoder writes
-  bad_magic = 6,             ///< a file does not start with the expected magic bytes
-  unsupported_version = 7,   ///< a file or stream format version this build cannot read
-  checksum_mismatch = 8,     ///< stored checksum differs from the data
-  settings_mismatch = 9,     ///< tokens/model were made with other settings than supplied
-  invalid_model_output = 10, ///< a model produced an invalid CDF or probability vector
-  bad_model_file = 11,       ///< a model file is truncated or structurally invalid
-  io_error = 12,             ///< reading or writing a file failed
-  self_test_failed = 13,     ///< a model file's self-test did not reproduce its tokens
-  invalid_argument = 14,     ///< an argument to an API call is out of its documented range
+  invalid_settings = 1,       ///< settings out of range or inconsistent (b, N, P, method)
+  truncated_tokens = 2,       ///< fewer tokens than a whole window / stream needs
+  token_out_of_range = 3,     ///< a token value >= 2^N
+  trailing_bits = 4,          ///< padding bits or extra tokens after the end of a stream
+  corrupt_stream = 5,         ///< the tokens are not something this encoder writes
+  bad_magic = 6,              ///< a file does not start with the expected magic bytes
+  unsupported_version = 7,    ///< a file or stream format version this build cannot read
+  checksum_mismatch = 8,      ///< stored checksum differs from the data
+  settings_mismatch = 9,      ///< tokens/model were made with other settings than supplied
+  invalid_model_output = 10,  ///< a model produced an invalid CDF or probability vector
+  bad_model_file = 11,        ///< a model file is truncated or structurally invalid
+  io_error = 12,              ///< reading or writing a file failed
+  self_test_failed = 13,      ///< a model file's self-test did not reproduce its tokens
+  invalid_argument = 14,      ///< an argument to an API call is out of its documented range
 };
 
 /// "area.name" for an error code, e.g. "stream.corrupt_stream".

@@ -47,10 +47,10 @@ concept byte_model = requires(M& m, const M& cm, std::uint8_t byte) {
 /// extended by all of `bytes` -- exactly what predict()/update() one at a time
 /// would give, bit for bit.
 template <class M>
-concept batched_byte_model =
-    byte_model<M> && requires(M& m, std::span<const std::uint8_t> bytes, std::span<cdf_table> out) {
-      m.predict_run(bytes, out);
-    };
+concept batched_byte_model = byte_model<M> &&
+    requires(M& m, std::span<const std::uint8_t> bytes, std::span<cdf_table> out) {
+  m.predict_run(bytes, out);
+};
 
 /// Optional decoder hook for models whose CDF never changes:
 ///   std::uint8_t m.symbol_of(std::uint32_t target) const
@@ -81,14 +81,20 @@ __extension__ typedef unsigned __int128 uint128;
 /// byte_model gets a message naming the member instead of a concept dump.
 template <class M>
 constexpr bool check_byte_model() {
-  static_assert(requires(const M& m) {
-    { m.precision_bits() } -> std::convertible_to<unsigned>;
-  }, "eqinfo model is missing: unsigned precision_bits() const");
-  static_assert(requires(M& m) { m.reset(); }, "eqinfo model is missing: void reset()");
-  static_assert(requires(M& m) {
-    { m.predict() } -> std::convertible_to<const cdf_table&>;
-  }, "eqinfo model is missing: const eqinfo::cdf_table& predict()");
-  static_assert(requires(M& m, std::uint8_t b) { m.update(b); }, "eqinfo model is missing: void update(std::uint8_t)");
+  static_assert(
+      requires(const M& m) {
+        { m.precision_bits() } -> std::convertible_to<unsigned>;
+      },
+      "eqinfo model is missing: unsigned precision_bits() const");
+  static_assert(
+      requires(M & m) { m.reset(); }, "eqinfo model is missing: void reset()");
+  static_assert(
+      requires(M & m) {
+        { m.predict() } -> std::convertible_to<const cdf_table&>;
+      },
+      "eqinfo model is missing: const eqinfo::cdf_table& predict()");
+  static_assert(
+      requires(M & m, std::uint8_t b) { m.update(b); }, "eqinfo model is missing: void update(std::uint8_t)");
   static_assert(std::copy_constructible<M>, "eqinfo model must be copyable (one copy per thread)");
   return true;
 }
@@ -289,8 +295,8 @@ class unigram_model {
     const auto body = in.position();
     const auto stored = static_cast<std::uint32_t>(in.get(4, "checksum"));
     if (in.remaining() != 0)
-      throw error(errc::bad_model_file, source + ": " + std::to_string(in.remaining()) +
-                                            " unexpected bytes after the checksum");
+      throw error(errc::bad_model_file,
+                  source + ": " + std::to_string(in.remaining()) + " unexpected bytes after the checksum");
     const std::uint32_t actual = detail::crc32(data.data(), body);
     if (stored != actual)
       throw error(errc::checksum_mismatch, source + ": CRC-32 " + hex(actual) + ", expected " + hex(stored));

@@ -26,8 +26,7 @@ inline std::vector<token_t> pack_tokens(const bit_vector& bits, unsigned token_b
   if (token_bits < 1 || token_bits > 32) throw error(errc::invalid_argument, "token_bits must be in [1, 32]");
   const std::size_t count = (bits.size() + token_bits - 1) / token_bits;
   std::vector<token_t> tokens(count);
-  for (std::size_t i = 0; i < count; ++i)
-    tokens[i] = static_cast<token_t>(bits.read(i * token_bits, token_bits));
+  for (std::size_t i = 0; i < count; ++i) tokens[i] = static_cast<token_t>(bits.read(i * token_bits, token_bits));
   return tokens;
 }
 
@@ -86,7 +85,10 @@ inline std::vector<token_t> parse_tokens_raw(std::span<const unsigned char> data
 /// A 1-D NumPy array (.npy format 1.0) of dtype <u1/<u2/<u4 chosen by N.
 inline std::vector<unsigned char> serialize_tokens_npy(std::span<const token_t> tokens, unsigned token_bits) {
   const unsigned width = token_storage_bytes(token_bits);
-  std::string header = std::string("{'descr': '") + (width == 1 ? "|u1" : width == 2 ? "<u2" : "<u4") +
+  std::string header = std::string("{'descr': '") +
+                       (width == 1   ? "|u1"
+                        : width == 2 ? "<u2"
+                                     : "<u4") +
                        "', 'fortran_order': False, 'shape': (" + std::to_string(tokens.size()) + ",), }";
   // magic(6) + version(2) + length(2) + header + '\n' is a multiple of 64.
   while ((10 + header.size() + 1) % 64 != 0) header.push_back(' ');
@@ -125,10 +127,14 @@ inline std::vector<token_t> parse_tokens_npy(std::span<const unsigned char> data
   };
   const std::string descr = field("descr");
   unsigned width = 0;
-  if (descr == "'|u1'" || descr == "'<u1'") width = 1;
-  else if (descr == "'<u2'") width = 2;
-  else if (descr == "'<u4'") width = 4;
-  else throw error(errc::unsupported_version, source + ": dtype " + descr + " is not <u1, <u2 or <u4");
+  if (descr == "'|u1'" || descr == "'<u1'")
+    width = 1;
+  else if (descr == "'<u2'")
+    width = 2;
+  else if (descr == "'<u4'")
+    width = 4;
+  else
+    throw error(errc::unsupported_version, source + ": dtype " + descr + " is not <u1, <u2 or <u4");
   if (field("fortran_order").rfind("False", 0) != 0)
     throw error(errc::unsupported_version, source + ": Fortran-order arrays are not supported");
   const std::string shape = field("shape");  // "(n,)" or "(n)"

@@ -93,8 +93,8 @@ inline token_file parse_token_file(std::span<const unsigned char> data, const st
     throw error(errc::checksum_mismatch,
                 source + ": CRC-32 " + detail::hex32(actual) + ", expected " + detail::hex32(stored));
   f.config.validate();
-  f.tokens = parse_tokens_raw(data.subspan(in.position(), static_cast<std::size_t>(count) * width),
-                              f.config.token_bits, source);
+  f.tokens = parse_tokens_raw(data.subspan(in.position(), static_cast<std::size_t>(count) * width), f.config.token_bits,
+                              source);
   return f;
 }
 

@@ -39,7 +39,9 @@ struct encoded {
 /// A model's identity for token files: its fingerprint() if it has one.
 template <class M>
 std::uint32_t model_fingerprint(const M& model) {
-  if constexpr (requires { { model.fingerprint() } -> std::convertible_to<std::uint32_t>; })
+  if constexpr (requires {
+                  { model.fingerprint() } -> std::convertible_to<std::uint32_t>;
+                })
     return model.fingerprint();
   else
     return 0;
@@ -122,8 +124,7 @@ class tokenizer {
       case method::equal_info_ac: {
         if (tokens.size() % settings_.tokens_per_window() != 0)
           throw error(errc::truncated_tokens, std::to_string(tokens.size()) + " tokens is not a whole number of " +
-                                                  std::to_string(settings_.tokens_per_window()) +
-                                                  "-token windows");
+                                                  std::to_string(settings_.tokens_per_window()) + "-token windows");
         return decode_equal_info(model_, unpack_tokens(tokens, n), settings_, byte_count);
       }
     }
@@ -153,8 +154,8 @@ class tokenizer {
       const std::uint8_t byte = detail::decode_byte(decoder, model_, detail::checked_predict(model_, p));
       // The code length only grows, and the encoder's whole code fit in `bits`.
       if (decoder.terminated_bits() > bits.size())
-        throw error(errc::truncated_tokens, "the tokens end before byte " + std::to_string(i) + " of " +
-                                                std::to_string(*byte_count));
+        throw error(errc::truncated_tokens,
+                    "the tokens end before byte " + std::to_string(i) + " of " + std::to_string(*byte_count));
       out.push_back(byte);
       model_.update(byte);
     }
@@ -188,7 +189,8 @@ void check_token_file(const tokenizer<Model>& tok, const token_file& file) {
     throw error(errc::settings_mismatch,
                 "tokens were made with " + what + " " + file_value + ", decoding with " + ours);
   };
-  if (file.config.kind != s.kind) mismatch("method", std::string(to_string(file.config.kind)), std::string(to_string(s.kind)));
+  if (file.config.kind != s.kind)
+    mismatch("method", std::string(to_string(file.config.kind)), std::string(to_string(s.kind)));
   if (s.kind == method::bytes) return;
   if (file.config.token_bits != s.token_bits)
     mismatch("token_bits", std::to_string(file.config.token_bits), std::to_string(s.token_bits));

@@ -289,8 +289,7 @@ struct window_stats {
 /// (the byte count), see decode_equal_info.
 template <byte_model M>
 bit_vector encode_equal_info(M& model, std::span<const std::uint8_t> bytes, const settings& s,
-                             window_stats* stats = nullptr,
-                             detail::cut_policy policy = detail::cut_policy::by_rule) {
+                             window_stats* stats = nullptr, detail::cut_policy policy = detail::cut_policy::by_rule) {
   s.validate();
   if (model.precision_bits() != s.precision_bits)
     throw error(errc::settings_mismatch, "model precision_bits " + std::to_string(model.precision_bits()) +
@@ -331,14 +330,14 @@ std::vector<std::uint8_t> decode_equal_info(M& model, const bit_vector& bits, co
                                              std::to_string(s.precision_bits));
   const std::size_t b = s.window_bits;
   if (bits.size() % b != 0)
-    throw error(errc::truncated_tokens, std::to_string(bits.size()) + " bits is not a whole number of " +
-                                            std::to_string(b) + "-bit windows");
+    throw error(errc::truncated_tokens,
+                std::to_string(bits.size()) + " bits is not a whole number of " + std::to_string(b) + "-bit windows");
   const std::size_t windows = bits.size() / b;
   std::vector<std::uint8_t> out;
   if (byte_count) {
     if ((windows == 0) != (*byte_count == 0))
-      throw error(errc::corrupt_stream, std::to_string(windows) + " windows cannot hold " +
-                                            std::to_string(*byte_count) + " bytes");
+      throw error(errc::corrupt_stream,
+                  std::to_string(windows) + " windows cannot hold " + std::to_string(*byte_count) + " bytes");
     // Every window holds at least one byte; reserve no more than that bound.
     out.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*byte_count, windows * 64)));
   }
@@ -361,8 +360,8 @@ std::vector<std::uint8_t> decode_equal_info(M& model, const bit_vector& bits, co
         const cdf_table& cdf = detail::checked_predict(model, s.precision_bits);
         const std::uint8_t byte = detail::decode_byte(decoder, model, cdf);
         if (decoder.terminated_bits() > b)
-          throw error(errc::corrupt_stream, where(i) + ": final window cannot hold the remaining " +
-                                                std::to_string(remaining) + " bytes");
+          throw error(errc::corrupt_stream,
+                      where(i) + ": final window cannot hold the remaining " + std::to_string(remaining) + " bytes");
         out.push_back(byte);
         model.update(byte);
       }
@@ -375,8 +374,8 @@ std::vector<std::uint8_t> decode_equal_info(M& model, const bit_vector& bits, co
       if (!result.matched)
         throw error(errc::corrupt_stream, where(i) + ": no prefix of the decoded bytes has this window as its code");
       if (out.size() >= *byte_count)
-        throw error(errc::corrupt_stream, where(i) + ": the windows hold more than " +
-                                              std::to_string(*byte_count) + " bytes");
+        throw error(errc::corrupt_stream,
+                    where(i) + ": the windows hold more than " + std::to_string(*byte_count) + " bytes");
     }
   }
   return out;

@@ -49,8 +49,8 @@ class le_reader {
   void need(std::size_t n, const char* what) const {
     if (n > data_.size() - pos_)
       throw error(short_code_, source_ + ": truncated at byte " + std::to_string(pos_) + " while reading " + what +
-                                   " (" + std::to_string(n) + " bytes needed, " +
-                                   std::to_string(data_.size() - pos_) + " left)");
+                                   " (" + std::to_string(n) + " bytes needed, " + std::to_string(data_.size() - pos_) +
+                                   " left)");
   }
   std::span<const unsigned char> data_;
   std::size_t pos_ = 0;

@@ -1,0 +1,1067 @@
+// SPDX-License-Identifier: MIT
+// eqinfo: the command-line tool. Bytes <-> neurally compressed tokens
+// (arithmetic coding + equal-info windows), compression statistics and
+// unigram-model training. Run `eqinfo --help`.
+//
+// Exit codes: 0 success, 1 an eqinfo::error or I/O failure (message
+// "eqinfo: <what()>"), 2 a usage error (one-line hint plus
+// "see 'eqinfo COMMAND --help'").
+
+#include <eqinfo/tokenizer.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <new>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unistd.h>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using bytes_t = std::vector<std::uint8_t>;
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// A mistake in the command line: exit code 2.
+struct usage_error {
+  std::string command;  // "" for the top level
+  std::string message;
+};
+
+[[noreturn]] void usage(const std::string& command, const std::string& message) { throw usage_error{command, message}; }
+
+void note(const std::string& message) { std::fprintf(stderr, "eqinfo: note: %s\n", message.c_str()); }
+
+// ---------------------------------------------------------------------------
+// Help texts
+
+constexpr const char* main_help =
+    R"(eqinfo - neurally compressed tokens with equal-info windows
+
+eqinfo turns bytes into tokens for training language models over compressed
+text (Lester et al. 2024, "Training LLMs over Neurally Compressed Text",
+arXiv 2404.03626). A byte model predicts each next byte, an arithmetic coder
+turns those predictions into a bitstream, and the bitstream is cut into N-bit
+tokens (a vocabulary of 2^N). With equal-info windows the coder and the model
+restart every b bits, so each window of b/N tokens decodes on its own.
+Decoding is exact: the same model and settings give back the original bytes.
+Built-in models: 'uniform' (8 bits/byte: compresses nothing, for testing) and
+a static byte-unigram model made with 'eqinfo train-unigram'.
+
+usage: eqinfo COMMAND [OPTIONS] [FILE...]
+
+commands:
+  encode          bytes -> tokens (.eqt token file, raw array or .npy)
+  decode          tokens -> bytes
+  stats           tokens, bytes/token and bits/byte of files, one method or all
+  train-unigram   count the bytes of files into a unigram model (for static-ac)
+  help COMMAND    the options of COMMAND (same as 'eqinfo COMMAND --help')
+
+options:
+  -h, --help      show this help and exit
+  --version       show the library version and token stream format and exit
+
+'-' as a file name means standard input or standard output.
+
+examples:
+  eqinfo train-unigram corpus/*.txt -o en.unigram
+  eqinfo encode --model en.unigram -o book.eqt book.txt
+  eqinfo decode --model en.unigram -o book.txt book.eqt
+)";
+
+constexpr const char* settings_help =
+    R"(  --method METHOD         how bytes become tokens (default: equal-info):
+                          bytes       one 8-bit token per byte (no model)
+                          ac          one arithmetic-code stream per input
+                          static-ac   ac with a unigram model (needs --model)
+                          equal-info  arithmetic code in windows of b bits
+  -b, --window-bits BITS  equal-info window size b, a multiple of N and >= P
+                          (default: %DEF_B%)
+  -N, --token-bits BITS   bits per token N, 1..24; vocabulary 2^N (default:
+                          %DEF_N%; bytes always uses 8)
+  -P, --precision BITS    model CDF precision P, 8..24 (default: the --model
+                          file's stored precision, else %DEF_P%; with --model, a
+                          different -P requantises the model's byte counts)
+  --rule RULE             equal-info window rule: delay or greedy-exact
+                          (default: %DEF_RULE%)
+  --model FILE            unigram model file from 'eqinfo train-unigram'
+                          (default: the uniform model, which compresses
+                          nothing; a note says so)
+)";
+
+constexpr const char* encode_help =
+    R"(usage: eqinfo encode [OPTIONS] [IN]
+
+Encodes the bytes of IN (default '-': standard input) into tokens. The default
+output is an .eqt token file, which records the settings, the model's
+fingerprint, the byte count and a CRC-32, so 'eqinfo decode' needs nothing
+else (except the --model file, if one was used). The raw and npy formats hold
+only the tokens (uint8, uint16 or uint32 little-endian by N); eqinfo then
+prints on stderr the byte count and the options needed to decode them.
+The whole input is encoded as one example, in memory.
+
+options:
+)"
+    "%SETTINGS%"
+    R"(  --format FORMAT         eqt, raw or npy (default: eqt)
+  -o, --output OUT        output file (default '-': standard output; eqinfo
+                          will not write tokens to a terminal)
+  --verify                decode the result in memory and compare it with the
+                          input; prints "verified: N bytes round-trip" or
+                          fails with exit code 1 (and writes nothing)
+  --progress              print timing lines on stderr (automatic above 4 MiB)
+  -h, --help              show this help
+
+examples:
+  eqinfo encode -o text.eqt text.txt
+  eqinfo encode --model en.unigram -b 32 -N 8 --verify -o text.eqt text.txt
+  eqinfo encode --method static-ac --model en.unigram --format npy \
+      -o text.npy text.txt
+)";
+
+constexpr const char* decode_help =
+    R"(usage: eqinfo decode [OPTIONS] [IN]
+
+Decodes tokens from IN (default '-': standard input) back into bytes. The
+format is detected from the file's magic bytes (.eqt, .npy), or given with
+--format. An .eqt file carries its own settings; settings options given
+anyway must match them, and --model must be the model it was encoded with
+(it may be left out only if the file was made with the uniform model or by
+--method bytes). Raw and npy tokens carry nothing: give the same settings as
+for encoding plus --bytes COUNT, or --bare.
+
+options:
+  --format FORMAT         eqt, raw or npy (default: detect; raw must be given)
+  --bytes COUNT           the number of bytes the tokens encode (raw, npy)
+  --bare                  decode without a byte count, by the bare rule (for
+                          tokens sampled from a model): bytes as they are, ac
+                          to the bytes its bits determine, equal-info window
+                          by window
+)"
+    "%SETTINGS%"
+    R"(  -o, --output OUT        output file (default '-': standard output)
+  --progress              print timing lines on stderr (automatic above 4 MiB)
+  -h, --help              show this help
+
+examples:
+  eqinfo decode -o text.txt text.eqt
+  eqinfo decode --model en.unigram -o text.txt text.eqt
+  eqinfo decode --format raw -b 32 -N 8 --model en.unigram --bytes 5120 \
+      -o text.txt text.raw
+)";
+
+constexpr const char* stats_help =
+    R"(usage: eqinfo stats [OPTIONS] FILE...
+
+Encodes each FILE (one example each, in memory; '-' is standard input) and
+prints its size in bytes, tokens, bytes per token and bits per byte
+(tokens * N / bytes; 8 means no compression). For equal-info it also prints
+the number of windows and the mean bytes per window. With more than one
+FILE a total row follows.
+
+options:
+  --all                   for each FILE, a table with one row per method:
+                          bytes; ac (uniform model); static-ac (if --model);
+                          equal-info with b = 16, 32, 64, 128 and N = 16, 8
+                          where valid (b a multiple of N and b >= P), using
+                          --model if given, else the uniform model
+)"
+    "%SETTINGS%"
+    R"(  --progress              print timing lines on stderr (automatic above 4 MiB)
+  -h, --help              show this help
+
+examples:
+  eqinfo stats --model en.unigram text.txt
+  eqinfo stats --all --model en.unigram text.txt
+  eqinfo stats --method ac --model en.unigram a.txt b.txt
+)";
+
+constexpr const char* train_help =
+    R"(usage: eqinfo train-unigram [OPTIONS] FILE... -o OUT
+
+Counts every byte of all FILEs ('-' is standard input) and saves the counts
+as a unigram model file (magic "EQINFOUG", with the precision P it is
+quantised at by default). With --method static-ac it gives the paper's
+StaticAC; with equal-info, windows coded by a unigram model. Prints the
+empirical entropy of the bytes and the rate of the quantised model on stderr.
+
+options:
+  -P, --precision BITS    stored CDF precision P, 8..24 (default: 16)
+  -o, --output OUT        model file to write (required; '-' for stdout)
+  -h, --help              show this help
+
+examples:
+  eqinfo train-unigram corpus/*.txt -o en.unigram
+  eqinfo train-unigram -P 20 -o en20.unigram big.txt
+)";
+
+std::string help_text(const std::string& command) {
+  std::string text;
+  if (command == "encode")
+    text = encode_help;
+  else if (command == "decode")
+    text = decode_help;
+  else if (command == "stats")
+    text = stats_help;
+  else if (command == "train-unigram")
+    text = train_help;
+  else
+    return main_help;
+  const eqinfo::settings defaults;
+  const std::pair<std::string_view, std::string> fields[] = {
+      {"%SETTINGS%", settings_help},
+      {"%DEF_B%", std::to_string(defaults.window_bits)},
+      {"%DEF_N%", std::to_string(defaults.token_bits)},
+      {"%DEF_P%", std::to_string(defaults.precision_bits)},
+      {"%DEF_RULE%", defaults.rule == eqinfo::window_rule::delay ? "delay" : "greedy-exact"},
+  };
+  for (const auto& [key, value] : fields)
+    for (auto at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size()))
+      text.replace(at, key.size(), value);
+  return text;
+}
+
+void print_version() {
+  std::printf("eqinfo %d.%d.%d (token stream format %d)\n", EQINFO_VERSION_MAJOR, EQINFO_VERSION_MINOR,
+              EQINFO_VERSION_PATCH, EQINFO_STREAM_FORMAT);
+}
+
+// ---------------------------------------------------------------------------
+// Command-line parsing
+
+struct option_spec {
+  std::string_view long_name;
+  char short_name;  // 0: none
+  bool takes_value;
+};
+
+constexpr option_spec all_options[] = {
+    {"method", 0, true},    {"window-bits", 'b', true}, {"token-bits", 'N', true}, {"precision", 'P', true},
+    {"rule", 0, true},      {"model", 0, true},         {"format", 0, true},       {"output", 'o', true},
+    {"bytes", 0, true},     {"verify", 0, false},       {"bare", 0, false},        {"all", 0, false},
+    {"progress", 0, false}, {"help", 'h', false},
+};
+
+struct parsed_args {
+  std::map<std::string, std::string, std::less<>> values;  // long name -> value ("" for flags)
+  std::vector<std::string> positional;
+
+  bool has(std::string_view name) const { return values.find(name) != values.end(); }
+  std::optional<std::string> get(std::string_view name) const {
+    auto it = values.find(name);
+    if (it == values.end()) return std::nullopt;
+    return it->second;
+  }
+};
+
+/// Parses `args` for `command`, accepting only the options in `allowed`.
+/// Forms: --name VALUE, --name=VALUE, -x VALUE, -xVALUE, flags; '--' ends
+/// the options; '-' is a positional argument (stdin/stdout).
+parsed_args parse_args(const std::string& command, std::span<const std::string> args,
+                       std::initializer_list<std::string_view> allowed) {
+  parsed_args out;
+  auto is_allowed = [&](std::string_view name) {
+    return std::find(allowed.begin(), allowed.end(), name) != allowed.end() || name == "help";
+  };
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") {
+      for (++i; i < args.size(); ++i) out.positional.push_back(args[i]);
+      break;
+    }
+    if (arg.size() < 2 || arg[0] != '-') {
+      out.positional.push_back(arg);
+      continue;
+    }
+    const option_spec* spec = nullptr;
+    std::optional<std::string> inline_value;
+    std::string shown = arg;
+    if (arg[1] == '-') {
+      std::string name = arg.substr(2);
+      if (const auto eq = name.find('='); eq != std::string::npos) {
+        inline_value = name.substr(eq + 1);
+        name.resize(eq);
+        shown = "--" + name;
+      }
+      for (const auto& s : all_options)
+        if (s.long_name == name) spec = &s;
+    } else {
+      shown = arg.substr(0, 2);
+      for (const auto& s : all_options)
+        if (s.short_name != 0 && s.short_name == arg[1]) spec = &s;
+      if (spec && arg.size() > 2) {
+        if (!spec->takes_value) usage(command, "unknown option '" + arg + "'");
+        inline_value = arg.substr(2);
+      }
+    }
+    if (!spec || !is_allowed(spec->long_name)) usage(command, "unknown option '" + shown + "'");
+    std::string value;
+    if (spec->takes_value) {
+      if (inline_value) {
+        value = *inline_value;
+      } else {
+        if (i + 1 >= args.size()) usage(command, "option '" + shown + "' needs a value");
+        value = args[++i];
+      }
+    } else if (inline_value) {
+      usage(command, "option '" + shown + "' takes no value");
+    }
+    out.values[std::string(spec->long_name)] = value;
+  }
+  return out;
+}
+
+std::uint64_t parse_number(const std::string& command, const std::string& option, const std::string& text,
+                           std::uint64_t min, std::uint64_t max) {
+  std::uint64_t v = 0;
+  bool ok = !text.empty() && text.size() <= 19;
+  for (char c : text) {
+    if (c < '0' || c > '9') {
+      ok = false;
+      break;
+    }
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (!ok || v < min || v > max)
+    usage(command, "option '" + option + "' needs a whole number in [" + std::to_string(min) + ", " +
+                       std::to_string(max) + "], not '" + text + "'");
+  return v;
+}
+
+// ---------------------------------------------------------------------------
+// Files
+
+bool is_stdio(const std::string& path) { return path.empty() || path == "-"; }
+std::string display_name(const std::string& path) { return is_stdio(path) ? "<stdin>" : path; }
+
+bytes_t read_input(const std::string& path) {
+  bytes_t data;
+  if (is_stdio(path)) {
+    std::cin.tie(nullptr);
+    std::array<char, 1 << 16> buffer;
+    while (std::cin.read(buffer.data(), buffer.size()) || std::cin.gcount() > 0)
+      data.insert(data.end(), buffer.data(), buffer.data() + std::cin.gcount());
+    if (std::cin.bad()) throw eqinfo::error(eqinfo::errc::io_error, "<stdin>: read failed");
+    return data;
+  }
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw eqinfo::error(eqinfo::errc::io_error, path + ": is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw eqinfo::error(eqinfo::errc::io_error, path + ": cannot open for reading: " + std::strerror(errno));
+  in.seekg(0, std::ios::end);
+  const auto size = in.tellg();
+  in.seekg(0, std::ios::beg);
+  if (size > 0) data.reserve(static_cast<std::size_t>(size));
+  std::array<char, 1 << 16> buffer;
+  while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0)
+    data.insert(data.end(), buffer.data(), buffer.data() + in.gcount());
+  if (in.bad()) throw eqinfo::error(eqinfo::errc::io_error, path + ": read failed");
+  return data;
+}
+
+void write_output(const std::string& path, std::span<const std::uint8_t> data) {
+  if (is_stdio(path)) {
+    if (!data.empty() && std::fwrite(data.data(), 1, data.size(), stdout) != data.size())
+      throw eqinfo::error(eqinfo::errc::io_error, std::string("<stdout>: write failed: ") + std::strerror(errno));
+    if (std::fflush(stdout) != 0)
+      throw eqinfo::error(eqinfo::errc::io_error, std::string("<stdout>: write failed: ") + std::strerror(errno));
+    return;
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw eqinfo::error(eqinfo::errc::io_error, path + ": cannot open for writing: " + std::strerror(errno));
+  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  out.close();
+  if (!out) throw eqinfo::error(eqinfo::errc::io_error, path + ": write failed");
+}
+
+std::span<const std::uint8_t> as_bytes(std::span<const unsigned char> s) { return {s.data(), s.size()}; }
+
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=+,:@%") ==
+                        std::string::npos)
+    return s;
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out.push_back(c);
+  }
+  return out + "'";
+}
+
+// ---------------------------------------------------------------------------
+// Progress: the API has no progress callback and splitting the input would
+// change the tokens (ac is one stream; equal-info's last window), so each
+// input is coded in one call and we report start and finish with timing.
+
+constexpr std::uint64_t progress_threshold = 4u << 20;
+
+class progress_report {
+ public:
+  progress_report(bool enabled, std::string verb, std::string past, std::string name, std::uint64_t total)
+      : enabled_(enabled || total > progress_threshold),
+        past_(std::move(past)),
+        name_(std::move(name)),
+        total_(total),
+        start_(std::chrono::steady_clock::now()) {
+    if (enabled_)
+      std::fprintf(stderr, "eqinfo: %s %s (%s) ...\n", verb.c_str(), name_.c_str(), megabytes(total_).c_str());
+  }
+  void finish(const std::string& result) const {
+    if (!enabled_) return;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double rate = seconds > 0 ? static_cast<double>(total_) / 1e6 / seconds : 0.0;
+    std::fprintf(stderr, "eqinfo: %s %s: %s/%s, %s in %.2f s (%.2f MB/s)\n", past_.c_str(), name_.c_str(),
+                 megabytes(total_).c_str(), megabytes(total_).c_str(), result.c_str(), seconds, rate);
+  }
+
+ private:
+  static std::string megabytes(std::uint64_t n) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%.2f MB", static_cast<double>(n) / 1e6);
+    return buffer;
+  }
+  bool enabled_;
+  std::string past_, name_;
+  std::uint64_t total_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// ---------------------------------------------------------------------------
+// Settings and models
+
+std::string method_name(const eqinfo::settings& s, bool unigram) {
+  switch (s.kind) {
+    case eqinfo::method::bytes: return "bytes";
+    case eqinfo::method::ac: return unigram ? "static-ac" : "ac";
+    case eqinfo::method::equal_info_ac: return "equal-info";
+  }
+  return "?";
+}
+
+std::string rule_name(eqinfo::window_rule r) { return r == eqinfo::window_rule::delay ? "delay" : "greedy-exact"; }
+
+/// Settings as command-line options (what decoding raw/npy tokens needs).
+std::string settings_options(const eqinfo::settings& s, bool unigram) {
+  std::string out = "--method " + method_name(s, unigram);
+  if (s.kind == eqinfo::method::bytes) return out;
+  if (s.kind == eqinfo::method::equal_info_ac) out += " -b " + std::to_string(s.window_bits);
+  out += " -N " + std::to_string(s.token_bits) + " -P " + std::to_string(s.precision_bits);
+  if (s.kind == eqinfo::method::equal_info_ac) out += " --rule " + rule_name(s.rule);
+  return out;
+}
+
+std::string describe(const eqinfo::settings& s, const std::string& model) {
+  std::string out = method_name(s, false);
+  if (s.kind == eqinfo::method::bytes) return out + " N=8";
+  if (s.kind == eqinfo::method::equal_info_ac) out += " b=" + std::to_string(s.window_bits);
+  out += " N=" + std::to_string(s.token_bits) + " P=" + std::to_string(s.precision_bits);
+  if (s.kind == eqinfo::method::equal_info_ac) out += " rule=" + rule_name(s.rule);
+  return out + " model=" + model;
+}
+
+struct model_option {
+  std::optional<eqinfo::unigram_model> unigram;  // as stored in the file
+  std::string path;
+};
+
+model_option load_model(const parsed_args& a) {
+  model_option m;
+  if (auto path = a.get("model")) {
+    m.path = *path;
+    if (is_stdio(*path))
+      m.unigram = eqinfo::unigram_model::parse(read_input(*path), "<stdin>");
+    else
+      m.unigram = eqinfo::unigram_model::load(*path);
+  }
+  return m;
+}
+
+/// Settings from the options, with the library's defaults (eqinfo::settings{})
+/// for those not given; P defaults to the --model file's precision.
+struct chosen {
+  eqinfo::settings config;
+  bool static_ac = false;
+};
+
+chosen settings_from_args(const std::string& command, const parsed_args& a, const model_option& model,
+                          bool quiet_notes = false) {
+  chosen c;
+  eqinfo::settings& s = c.config;
+  const std::string m = a.get("method").value_or("equal-info");
+  if (m == "bytes") {
+    s.kind = eqinfo::method::bytes;
+  } else if (m == "ac") {
+    s.kind = eqinfo::method::ac;
+  } else if (m == "static-ac" || m == "static_ac") {
+    s.kind = eqinfo::method::ac;
+    c.static_ac = true;
+    if (!model.unigram) usage(command, "--method static-ac needs a unigram model: --model FILE");
+  } else if (m == "equal-info" || m == "equal_info" || m == "equal_info_ac" || m == "equal-info-ac") {
+    s.kind = eqinfo::method::equal_info_ac;
+  } else {
+    usage(command, "unknown method '" + m + "' (use bytes, ac, static-ac or equal-info)");
+  }
+  if (auto v = a.get("window-bits"))
+    s.window_bits = static_cast<unsigned>(parse_number(command, "--window-bits", *v, 1, eqinfo::max_window_bits));
+  if (auto v = a.get("token-bits"))
+    s.token_bits = static_cast<unsigned>(parse_number(command, "--token-bits", *v, 1, eqinfo::max_token_bits));
+  if (auto v = a.get("precision"))
+    s.precision_bits = static_cast<unsigned>(
+        parse_number(command, "--precision", *v, eqinfo::min_precision_bits, eqinfo::max_precision_bits));
+  else if (model.unigram)
+    s.precision_bits = model.unigram->precision_bits();
+  if (auto r = a.get("rule")) {
+    if (*r == "greedy-exact" || *r == "greedy_exact")
+      s.rule = eqinfo::window_rule::greedy_exact;
+    else if (*r == "delay")
+      s.rule = eqinfo::window_rule::delay;
+    else
+      usage(command, "unknown window rule '" + *r + "' (use greedy-exact or delay)");
+  }
+  if (s.kind == eqinfo::method::bytes) {
+    if (a.has("token-bits") && s.token_bits != 8) usage(command, "--method bytes always uses 8-bit tokens (-N 8)");
+    s.token_bits = 8;
+    s.precision_bits = 16;
+    s.window_bits = 16;
+    s.rule = eqinfo::window_rule::greedy_exact;
+  }
+  if (!quiet_notes && !a.has("all")) {
+    if (s.kind != eqinfo::method::equal_info_ac && (a.has("window-bits") || a.has("rule")))
+      note("--window-bits and --rule apply only to --method equal-info; ignored");
+    if (s.kind == eqinfo::method::bytes && (a.has("precision") || a.has("model")))
+      note("--method bytes uses no model; --precision and --model are ignored");
+  }
+  if (!a.has("all")) {
+    try {
+      s.validate();
+    } catch (const eqinfo::error& e) {
+      usage(command, std::string("invalid settings: ") + e.what());
+    }
+  }
+  return c;
+}
+
+/// Calls f(tokenizer&, model name) with a tokenizer for `s`: the unigram
+/// model (requantised to P) if one was given, else the uniform model.
+template <class F>
+void with_tokenizer(const eqinfo::settings& s, const model_option& model, F&& f) {
+  if (model.unigram && s.kind != eqinfo::method::bytes) {
+    eqinfo::tokenizer tok(model.unigram->with_precision(s.precision_bits), s);
+    f(tok, "unigram");
+  } else {
+    eqinfo::tokenizer tok(eqinfo::uniform_model(s.kind == eqinfo::method::bytes ? 16 : s.precision_bits), s);
+    f(tok, s.kind == eqinfo::method::bytes ? "none" : "uniform");
+  }
+}
+
+void model_notes(const eqinfo::settings& s, const model_option& model, const parsed_args& a) {
+  if (s.kind == eqinfo::method::bytes) return;
+  if (!model.unigram) {
+    note("no --model given: using the uniform model, which compresses nothing (8 bits/byte)");
+  } else if (a.has("precision") && model.unigram->precision_bits() != s.precision_bits) {
+    note("requantising " + model.path + " from P=" + std::to_string(model.unigram->precision_bits()) +
+         " to P=" + std::to_string(s.precision_bits));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// encode
+
+enum class token_format { eqt, raw, npy };
+
+token_format parse_format(const std::string& command, const std::string& f) {
+  if (f == "eqt") return token_format::eqt;
+  if (f == "raw") return token_format::raw;
+  if (f == "npy") return token_format::npy;
+  usage(command, "unknown format '" + f + "' (use eqt, raw or npy)");
+}
+
+std::string dtype_name(unsigned token_bits) {
+  const unsigned width = eqinfo::token_storage_bytes(token_bits);
+  return width == 1 ? "uint8" : width == 2 ? "uint16 little-endian" : "uint32 little-endian";
+}
+
+/// Index of the first difference, or nullopt if equal.
+std::optional<std::size_t> first_difference(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
+  const std::size_t n = std::min(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i)
+    if (a[i] != b[i]) return i;
+  if (a.size() != b.size()) return n;
+  return std::nullopt;
+}
+
+int cmd_encode(std::span<const std::string> args) {
+  const std::string cmd = "encode";
+  const parsed_args a = parse_args(
+      cmd, args,
+      {"method", "window-bits", "token-bits", "precision", "rule", "model", "format", "output", "verify", "progress"});
+  if (a.has("help")) {
+    std::fputs(help_text(cmd).c_str(), stdout);
+    return 0;
+  }
+  if (a.positional.size() > 1) usage(cmd, "one input file at most (got " + std::to_string(a.positional.size()) + ")");
+  const std::string in_path = a.positional.empty() ? "-" : a.positional[0];
+  const std::string out_path = a.get("output").value_or("-");
+  const token_format format = parse_format(cmd, a.get("format").value_or("eqt"));
+  if (is_stdio(out_path) && isatty(STDOUT_FILENO))
+    usage(cmd, "refusing to write binary tokens to a terminal; use -o FILE or a pipe");
+
+  const model_option model = load_model(a);
+  const chosen c = settings_from_args(cmd, a, model);
+  const eqinfo::settings& s = c.config;
+  model_notes(s, model, a);
+  const bytes_t input = read_input(in_path);
+
+  std::vector<unsigned char> output;
+  std::size_t token_count = 0;
+  with_tokenizer(s, model, [&](auto& tok, const char* model_name) {
+    progress_report progress(a.has("progress"), "encoding", "encoded", display_name(in_path), input.size());
+    eqinfo::encoded e = tok.encode(std::span<const std::uint8_t>(input));
+    token_count = e.tokens.size();
+    progress.finish(std::to_string(token_count) + " tokens");
+    switch (format) {
+      case token_format::eqt: output = eqinfo::serialize_token_file(eqinfo::make_token_file(tok, std::move(e))); break;
+      case token_format::raw: output = eqinfo::serialize_tokens_raw(e.tokens, s.token_bits); break;
+      case token_format::npy: output = eqinfo::serialize_tokens_npy(e.tokens, s.token_bits); break;
+    }
+    if (!a.has("verify")) return;
+    bytes_t decoded;
+    try {
+      switch (format) {
+        case token_format::eqt: {
+          const eqinfo::token_file f = eqinfo::parse_token_file(output, "<verify>");
+          eqinfo::check_token_file(tok, f);
+          decoded = tok.decode(f.tokens, f.byte_count);
+          break;
+        }
+        case token_format::raw:
+          decoded = tok.decode(eqinfo::parse_tokens_raw(output, s.token_bits, "<verify>"), input.size());
+          break;
+        case token_format::npy:
+          decoded = tok.decode(eqinfo::parse_tokens_npy(output, s.token_bits, "<verify>"), input.size());
+          break;
+      }
+    } catch (const eqinfo::error& err) {
+      throw eqinfo::error(err.code(),
+                          std::string("verification failed (") + describe(s, model_name) + "): " + err.what());
+    }
+    if (auto at = first_difference(decoded, input))
+      throw eqinfo::error(eqinfo::errc::corrupt_stream, "verification failed (" + describe(s, model_name) +
+                                                            "): decoded " + std::to_string(decoded.size()) +
+                                                            " bytes differ from the " + std::to_string(input.size()) +
+                                                            " input bytes at byte " + std::to_string(*at));
+    std::fprintf(stderr, "verified: %zu bytes round-trip\n", input.size());
+  });
+
+  write_output(out_path, as_bytes(output));
+  if (format != token_format::eqt) {
+    std::string decode_cmd = "eqinfo decode --format " + std::string(format == token_format::raw ? "raw" : "npy") +
+                             " " + settings_options(s, c.static_ac);
+    if (model.unigram && s.kind != eqinfo::method::bytes) decode_cmd += " --model " + shell_quote(model.path);
+    decode_cmd += " --bytes " + std::to_string(input.size()) + " " +
+                  (is_stdio(out_path) ? std::string("TOKENS") : shell_quote(out_path));
+    std::fprintf(stderr, "eqinfo: wrote %zu tokens (%s) for %zu bytes; the file holds no settings.\n", token_count,
+                 dtype_name(s.token_bits).c_str(), input.size());
+    std::fprintf(stderr, "eqinfo: to decode: %s\n", decode_cmd.c_str());
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// decode
+
+int cmd_decode(std::span<const std::string> args) {
+  const std::string cmd = "decode";
+  const parsed_args a = parse_args(cmd, args,
+                                   {"method", "window-bits", "token-bits", "precision", "rule", "model", "format",
+                                    "output", "bytes", "bare", "progress"});
+  if (a.has("help")) {
+    std::fputs(help_text(cmd).c_str(), stdout);
+    return 0;
+  }
+  if (a.positional.size() > 1) usage(cmd, "one input file at most (got " + std::to_string(a.positional.size()) + ")");
+  const std::string in_path = a.positional.empty() ? "-" : a.positional[0];
+  const std::string name = display_name(in_path);
+  const std::string out_path = a.get("output").value_or("-");
+  if (is_stdio(in_path) && isatty(STDIN_FILENO)) usage(cmd, "no input: give a token file or pipe tokens in");
+  const bool bare = a.has("bare");
+  std::optional<std::uint64_t> byte_count;
+  if (auto v = a.get("bytes"))
+    byte_count = parse_number(cmd, "--bytes", *v, 0, std::numeric_limits<std::uint64_t>::max());
+  if (bare && byte_count) usage(cmd, "--bytes and --bare exclude each other");
+  std::optional<token_format> format;
+  if (auto f = a.get("format")) format = parse_format(cmd, *f);
+
+  const model_option model = load_model(a);
+  const bytes_t data = read_input(in_path);
+  if (!format) {
+    if (data.size() >= 8 && std::memcmp(data.data(), "EQINFOTK", 8) == 0)
+      format = token_format::eqt;
+    else if (data.size() >= 6 && std::memcmp(data.data(), "\x93NUMPY", 6) == 0)
+      format = token_format::npy;
+    else if (data.size() < 8)
+      throw eqinfo::error(eqinfo::errc::truncated_tokens,
+                          name + ": truncated: " + std::to_string(data.size()) +
+                              " bytes is too short for an .eqt file (give --format raw for raw tokens)");
+    else
+      usage(cmd, name + " is neither an .eqt nor an .npy file; for raw tokens give --format raw and the settings");
+  }
+
+  bytes_t output;
+  if (*format == token_format::eqt) {
+    if (byte_count) usage(cmd, "--bytes is only for --format raw or npy (an .eqt file records its byte count)");
+    const eqinfo::token_file file = eqinfo::parse_token_file(data, name);
+    // The file's settings, overridden by any given explicitly (which
+    // check_token_file then compares with the file's).
+    eqinfo::settings s = file.config;
+    if (a.has("method") || a.has("window-bits") || a.has("token-bits") || a.has("precision") || a.has("rule")) {
+      parsed_args merged = a;
+      if (!a.has("method"))
+        merged.values["method"] = file.config.kind == eqinfo::method::bytes ? "bytes"
+                                  : file.config.kind == eqinfo::method::ac  ? "ac"
+                                                                            : "equal-info";
+      if (!a.has("window-bits")) merged.values["window-bits"] = std::to_string(file.config.window_bits);
+      if (!a.has("token-bits")) merged.values["token-bits"] = std::to_string(file.config.token_bits);
+      if (!a.has("precision")) merged.values["precision"] = std::to_string(file.config.precision_bits);
+      if (!a.has("rule")) merged.values["rule"] = rule_name(file.config.rule);
+      if (merged.get("method") == "static-ac" && !model.unigram)
+        usage(cmd, "--method static-ac needs a unigram model: --model FILE");
+      s = settings_from_args(cmd, merged, model, true).config;
+    }
+    if (s.kind != eqinfo::method::bytes && !model.unigram &&
+        file.model_fingerprint != eqinfo::uniform_model(s.precision_bits).fingerprint())
+      throw eqinfo::error(eqinfo::errc::settings_mismatch,
+                          name + ": the tokens were made with the model with fingerprint " +
+                              eqinfo::detail::hex32(file.model_fingerprint) +
+                              ", not the uniform model; give that model with --model FILE");
+    with_tokenizer(s, model, [&](auto& tok, const char*) {
+      eqinfo::check_token_file(tok, file);
+      progress_report progress(a.has("progress"), "decoding", "decoded", name, file.byte_count);
+      output = bare ? tok.decode_bare(file.tokens) : tok.decode(file.tokens, file.byte_count);
+      progress.finish(std::to_string(output.size()) + " bytes");
+    });
+  } else {
+    if (!bare && !byte_count)
+      usage(cmd, "raw and npy tokens need --bytes COUNT (printed by 'eqinfo encode') or --bare");
+    const chosen c = settings_from_args(cmd, a, model);
+    const eqinfo::settings& s = c.config;
+    model_notes(s, model, a);
+    const auto tokens = *format == token_format::raw ? eqinfo::parse_tokens_raw(data, s.token_bits, name)
+                                                     : eqinfo::parse_tokens_npy(data, s.token_bits, name);
+    with_tokenizer(s, model, [&](auto& tok, const char*) {
+      progress_report progress(a.has("progress"), "decoding", "decoded", name, bare ? data.size() : *byte_count);
+      output = bare ? tok.decode_bare(tokens) : tok.decode(tokens, *byte_count);
+      progress.finish(std::to_string(output.size()) + " bytes");
+    });
+  }
+  write_output(out_path, output);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// stats
+
+struct measurement {
+  std::string label;  // method and settings
+  std::string model;
+  eqinfo::settings config;
+  std::uint64_t bytes = 0;
+  std::uint64_t tokens = 0;
+};
+
+measurement measure(const eqinfo::settings& s, bool static_ac, const model_option& model, const bytes_t& input) {
+  measurement m;
+  m.config = s;
+  m.bytes = input.size();
+  with_tokenizer(s, model, [&](auto& tok, const char* model_name) {
+    m.model = model_name;
+    m.tokens = tok.encode(std::span<const std::uint8_t>(input)).tokens.size();
+  });
+  m.label = method_name(s, static_ac);
+  if (s.kind == eqinfo::method::equal_info_ac)
+    m.label += " b=" + std::to_string(s.window_bits) + " N=" + std::to_string(s.token_bits);
+  else if (s.kind == eqinfo::method::ac)
+    m.label += " N=" + std::to_string(s.token_bits);
+  else
+    m.label += " N=8";
+  return m;
+}
+
+std::string fixed(double v, int decimals) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, v);
+  return buffer;
+}
+
+/// One row of numbers: tokens, bytes/token, bits/byte, windows, bytes/window.
+std::vector<std::string> numbers(const measurement& m) {
+  const double b = static_cast<double>(m.bytes), t = static_cast<double>(m.tokens);
+  std::vector<std::string> row = {std::to_string(m.bytes), std::to_string(m.tokens), m.tokens ? fixed(b / t, 3) : "-",
+                                  m.bytes ? fixed(t * m.config.token_bits / b, 3) : "-"};
+  if (m.config.kind == eqinfo::method::equal_info_ac) {
+    const std::uint64_t windows = m.tokens / m.config.tokens_per_window();
+    row.push_back(std::to_string(windows));
+    row.push_back(windows ? fixed(b / static_cast<double>(windows), 2) : "-");
+  } else {
+    row.push_back("-");
+    row.push_back("-");
+  }
+  return row;
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      if (width.size() <= i) width.push_back(0);
+      width[i] = std::max(width[i], r[i].size());
+    }
+  for (const auto& r : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      const std::size_t pad = width[i] - r[i].size();
+      if (i == 0)
+        line += r[i] + std::string(pad, ' ');  // names left-aligned
+      else
+        line += "  " + std::string(pad, ' ') + r[i];
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+int cmd_stats(std::span<const std::string> args) {
+  const std::string cmd = "stats";
+  const parsed_args a =
+      parse_args(cmd, args, {"method", "window-bits", "token-bits", "precision", "rule", "model", "all", "progress"});
+  if (a.has("help")) {
+    std::fputs(help_text(cmd).c_str(), stdout);
+    return 0;
+  }
+  if (a.positional.empty()) usage(cmd, "no input files");
+  const model_option model = load_model(a);
+  const chosen c = settings_from_args(cmd, a, model);
+  const bool all = a.has("all");
+  if (all && (a.has("method") || a.has("window-bits") || a.has("token-bits")))
+    usage(cmd, "--all chooses the methods, -b and -N itself; give only -P, --rule or --model with it");
+  if (!all) model_notes(c.config, model, a);
+
+  // The configurations to measure.
+  std::vector<std::pair<eqinfo::settings, bool>> configs;  // settings, static-ac
+  if (!all) {
+    configs.emplace_back(c.config, c.static_ac);
+  } else {
+    const unsigned p = c.config.precision_bits;
+    eqinfo::settings s;
+    s.kind = eqinfo::method::bytes;
+    s.token_bits = 8;
+    configs.emplace_back(s, false);
+    s = eqinfo::settings{};
+    s.kind = eqinfo::method::ac;
+    s.precision_bits = p;
+    configs.emplace_back(s, false);  // with the uniform model, see below
+    if (model.unigram) configs.emplace_back(s, true);
+    for (unsigned b : {16u, 32u, 64u, 128u})
+      for (unsigned n : {16u, 8u}) {
+        eqinfo::settings e;
+        e.kind = eqinfo::method::equal_info_ac;
+        e.window_bits = b;
+        e.token_bits = n;
+        e.precision_bits = p;
+        e.rule = c.config.rule;
+        if (b % n == 0 && b >= p) configs.emplace_back(e, false);
+      }
+  }
+  const model_option no_model;
+
+  std::vector<std::vector<std::string>> rows;
+  std::vector<measurement> totals(configs.size());
+  if (!all) {
+    std::printf("# %s\n", describe(c.config, c.config.kind == eqinfo::method::bytes ? "none"
+                                             : model.unigram                        ? "unigram"
+                                                                                    : "uniform")
+                              .c_str());
+    rows.push_back({"file", "bytes", "tokens", "bytes/token", "bits/byte", "windows", "bytes/window"});
+  }
+  for (const std::string& path : a.positional) {
+    const bytes_t input = read_input(path);
+    const std::string name = display_name(path);
+    progress_report progress(a.has("progress"), "measuring", "measured", name, input.size());
+    if (all) {
+      rows.clear();
+      rows.push_back({"method", "model", "bytes", "tokens", "bytes/token", "bits/byte", "windows", "bytes/window"});
+    }
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      const auto& [s, static_ac] = configs[i];
+      // In --all, plain 'ac' is the uniform-model baseline; static-ac and
+      // equal-info use --model when given.
+      const bool uniform_only = all && s.kind == eqinfo::method::ac && !static_ac;
+      const measurement m = measure(s, static_ac, uniform_only ? no_model : model, input);
+      totals[i].label = m.label;
+      totals[i].model = m.model;
+      totals[i].config = s;
+      totals[i].bytes += m.bytes;
+      totals[i].tokens += m.tokens;
+      std::vector<std::string> row = numbers(m);
+      if (all) {
+        row.insert(row.begin(), {m.label, m.model});
+      } else {
+        row.insert(row.begin(), name);
+      }
+      rows.push_back(std::move(row));
+    }
+    progress.finish(std::to_string(configs.size()) + " encodings");
+    if (all) {
+      std::printf("# %s: %zu bytes, P=%u, rule=%s\n", name.c_str(), input.size(), c.config.precision_bits,
+                  rule_name(c.config.rule).c_str());
+      print_table(rows);
+      std::printf("\n");
+    }
+  }
+  if (all && a.positional.size() > 1) {
+    rows.clear();
+    rows.push_back({"method", "model", "bytes", "tokens", "bytes/token", "bits/byte", "windows", "bytes/window"});
+    for (const auto& m : totals) {
+      std::vector<std::string> row = numbers(m);
+      row.insert(row.begin(), {m.label, m.model});
+      rows.push_back(std::move(row));
+    }
+    std::printf("# total over %zu files\n", a.positional.size());
+    print_table(rows);
+  }
+  if (!all) {
+    if (a.positional.size() > 1) {
+      std::vector<std::string> row = numbers(totals[0]);
+      row.insert(row.begin(), "total");
+      rows.push_back(std::move(row));
+    }
+    print_table(rows);
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// train-unigram
+
+int cmd_train_unigram(std::span<const std::string> args) {
+  const std::string cmd = "train-unigram";
+  const parsed_args a = parse_args(cmd, args, {"precision", "output"});
+  if (a.has("help")) {
+    std::fputs(help_text(cmd).c_str(), stdout);
+    return 0;
+  }
+  if (a.positional.empty()) usage(cmd, "no input files");
+  if (!a.has("output")) usage(cmd, "no output file: give -o OUT");
+  const unsigned p = a.has("precision")
+                         ? static_cast<unsigned>(parse_number(cmd, "--precision", *a.get("precision"),
+                                                              eqinfo::min_precision_bits, eqinfo::max_precision_bits))
+                         : 16u;
+  std::array<std::uint64_t, 256> counts{};
+  std::uint64_t total = 0;
+  for (const std::string& path : a.positional) {
+    const bytes_t data = read_input(path);
+    for (std::uint8_t byte : data) ++counts[byte];
+    total += data.size();
+  }
+  const eqinfo::unigram_model model(counts, p);
+  const std::string out = *a.get("output");
+  const auto serialized = model.serialize();
+  write_output(out, as_bytes(serialized));
+
+  double entropy = 0, rate = 0;
+  const eqinfo::cdf_table& cdf = model.predict();
+  for (std::size_t i = 0; i < 256; ++i) {
+    if (counts[i] == 0) continue;
+    const double share = static_cast<double>(counts[i]) / static_cast<double>(total);
+    const double q = static_cast<double>(cdf[i + 1] - cdf[i]) / std::ldexp(1.0, static_cast<int>(p));
+    entropy -= share * std::log2(share);
+    rate -= share * std::log2(q);
+  }
+  std::fprintf(stderr,
+               "eqinfo: counted %llu bytes in %zu file%s: entropy %.3f bits/byte, quantised model %.3f bits/byte "
+               "at P=%u\n",
+               static_cast<unsigned long long>(total), a.positional.size(), a.positional.size() == 1 ? "" : "s",
+               entropy, rate, p);
+  std::fprintf(stderr, "eqinfo: wrote %s (fingerprint %s)\n", is_stdio(out) ? "<stdout>" : out.c_str(),
+               eqinfo::detail::hex32(model.fingerprint()).c_str());
+  if (total == 0) note("no bytes counted: the model is uniform");
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+
+int run(std::span<const std::string> args) {
+  if (args.empty()) usage("", "no command given");
+  const std::string& command = args[0];
+  const auto rest = args.subspan(1);
+  if (command == "--help" || command == "-h") {
+    std::fputs(main_help, stdout);
+    return 0;
+  }
+  if (command == "--version" || command == "version") {
+    print_version();
+    return 0;
+  }
+  if (command == "help") {
+    if (rest.empty()) {
+      std::fputs(main_help, stdout);
+      return 0;
+    }
+    const std::string& topic = rest[0];
+    if (topic != "encode" && topic != "decode" && topic != "stats" && topic != "train-unigram")
+      usage("", "no help for unknown command '" + topic + "'");
+    std::fputs(help_text(topic).c_str(), stdout);
+    return 0;
+  }
+  if (command == "encode") return cmd_encode(rest);
+  if (command == "decode") return cmd_decode(rest);
+  if (command == "stats") return cmd_stats(rest);
+  if (command == "train-unigram") return cmd_train_unigram(rest);
+  if (!command.empty() && command[0] == '-') usage("", "unknown option '" + command + "'");
+  usage("", "unknown command '" + command + "'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    return run(args);
+  } catch (const usage_error& e) {
+    std::fprintf(stderr, "eqinfo: %s\n", e.message.c_str());
+    if (e.command.empty())
+      std::fprintf(stderr, "see 'eqinfo --help'\n");
+    else
+      std::fprintf(stderr, "see 'eqinfo %s --help'\n", e.command.c_str());
+    return 2;
+  } catch (const eqinfo::error& e) {
+    std::fprintf(stderr, "eqinfo: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "eqinfo: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "eqinfo: %s\n", e.what());
+    return 1;
+  }
+}

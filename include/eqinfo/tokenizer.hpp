@@ -20,6 +20,7 @@
 #include <eqinfo/windows.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -67,16 +68,39 @@ class tokenizer {
   const settings& config() const noexcept { return settings_; }
   const Model& model() const noexcept { return model_; }
 
+  /// Progress for long inputs; never changes the tokens. During encode,
+  /// decode and decode_bare, calls `callback(bytes_done, bytes_total)` at
+  /// most once per `every_bytes` bytes (AC: bytes coded; equal-info: after
+  /// the window that crosses the next multiple of `every_bytes`) and once at
+  /// the end with bytes_done == bytes_total. Bytes are input bytes when
+  /// encoding and decoded bytes when decoding (bytes_total: the byte count);
+  /// decode_bare does not know the total and passes 0 until the final call.
+  /// An empty callback turns progress off (the default; it then costs one
+  /// null check per byte or window). Throws errc::invalid_argument if
+  /// every_bytes is 0.
+  void set_progress(std::function<void(std::uint64_t bytes_done, std::uint64_t bytes_total)> callback,
+                    std::uint64_t every_bytes = 1 << 20) {
+    if (every_bytes == 0) throw error(errc::invalid_argument, "set_progress: every_bytes must be positive");
+    progress_ = std::move(callback);
+    progress_every_ = every_bytes;
+  }
+
   encoded encode(std::span<const std::uint8_t> bytes) {
     encoded out;
     out.byte_count = bytes.size();
+    std::optional<detail::progress_meter> meter;
+    if (progress_) meter.emplace(detail::progress_meter{&progress_, progress_every_, bytes.size()});
+    detail::progress_meter* const progress = meter ? &*meter : nullptr;
     switch (settings_.kind) {
       case method::bytes: out.tokens.assign(bytes.begin(), bytes.end()); break;
-      case method::ac: out.tokens = pack_tokens(encode_ac(bytes), settings_.token_bits); break;
+      case method::ac: out.tokens = pack_tokens(encode_ac(bytes, progress), settings_.token_bits); break;
       case method::equal_info_ac:
-        out.tokens = pack_tokens(encode_equal_info(model_, bytes, settings_), settings_.token_bits);
+        out.tokens = pack_tokens(
+            encode_equal_info(model_, bytes, settings_, nullptr, detail::cut_policy::by_rule, progress),
+            settings_.token_bits);
         break;
     }
+    if (progress) progress->finish(bytes.size());
     return out;
   }
   encoded encode(std::string_view text) {
@@ -98,7 +122,7 @@ class tokenizer {
   std::vector<std::uint8_t> decode_bare(std::span<const token_t> tokens) { return decode_impl(tokens, std::nullopt); }
 
  private:
-  bit_vector encode_ac(std::span<const std::uint8_t> bytes) {
+  bit_vector encode_ac(std::span<const std::uint8_t> bytes, detail::progress_meter* progress) {
     model_.reset();
     arithmetic_encoder encoder(settings_.precision_bits);
     std::vector<cdf_table> buffer;
@@ -106,11 +130,21 @@ class tokenizer {
     while (feed.pos() < bytes.size()) {
       encoder.encode(feed.current(), bytes[feed.pos()]);
       feed.advance();
+      if (progress && feed.pos() >= progress->next) progress->update(feed.pos());
     }
     return encoder.finish();
   }
 
   std::vector<std::uint8_t> decode_impl(std::span<const token_t> tokens, std::optional<std::uint64_t> byte_count) {
+    std::optional<detail::progress_meter> meter;
+    if (progress_) meter.emplace(detail::progress_meter{&progress_, progress_every_, byte_count.value_or(0)});
+    std::vector<std::uint8_t> out = decode_unmetered(tokens, byte_count, meter ? &*meter : nullptr);
+    if (meter) meter->finish(out.size());
+    return out;
+  }
+
+  std::vector<std::uint8_t> decode_unmetered(std::span<const token_t> tokens, std::optional<std::uint64_t> byte_count,
+                                             detail::progress_meter* progress) {
     const unsigned n = settings_.token_bits;
     switch (settings_.kind) {
       case method::bytes: {
@@ -120,18 +154,19 @@ class tokenizer {
                       std::to_string(tokens.size()) + " byte tokens for " + std::to_string(*byte_count) + " bytes");
         return std::vector<std::uint8_t>(tokens.begin(), tokens.end());
       }
-      case method::ac: return decode_ac(unpack_tokens(tokens, n), byte_count);
+      case method::ac: return decode_ac(unpack_tokens(tokens, n), byte_count, progress);
       case method::equal_info_ac: {
         if (tokens.size() % settings_.tokens_per_window() != 0)
           throw error(errc::truncated_tokens, std::to_string(tokens.size()) + " tokens is not a whole number of " +
                                                   std::to_string(settings_.tokens_per_window()) + "-token windows");
-        return decode_equal_info(model_, unpack_tokens(tokens, n), settings_, byte_count);
+        return decode_equal_info(model_, unpack_tokens(tokens, n), settings_, byte_count, progress);
       }
     }
     return {};
   }
 
-  std::vector<std::uint8_t> decode_ac(const bit_vector& bits, std::optional<std::uint64_t> byte_count) {
+  std::vector<std::uint8_t> decode_ac(const bit_vector& bits, std::optional<std::uint64_t> byte_count,
+                                      detail::progress_meter* progress) {
     const unsigned p = settings_.precision_bits;
     model_.reset();
     std::vector<std::uint8_t> out;
@@ -146,6 +181,7 @@ class tokenizer {
         high_edge.consume(cdf, byte);
         out.push_back(byte);
         model_.update(byte);
+        if (progress && out.size() >= progress->next) progress->update(out.size());
       }
     }
     arithmetic_decoder decoder(bits, 0, bits.size(), p);
@@ -158,6 +194,7 @@ class tokenizer {
                     "the tokens end before byte " + std::to_string(i) + " of " + std::to_string(*byte_count));
       out.push_back(byte);
       model_.update(byte);
+      if (progress && out.size() >= progress->next) progress->update(out.size());
     }
     const std::uint64_t length = decoder.terminated_bits();
     if (bits.size() - length >= settings_.token_bits)
@@ -171,6 +208,8 @@ class tokenizer {
 
   Model model_;
   settings settings_;
+  std::function<void(std::uint64_t, std::uint64_t)> progress_;
+  std::uint64_t progress_every_ = 1 << 20;
 };
 
 /// The token file this tokenizer's output belongs in (settings, model

@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -32,6 +33,24 @@
 namespace eqinfo {
 inline namespace v1 {
 namespace detail {
+
+/// Progress of one encode/decode call (tokenizer::set_progress): reports
+/// `callback(done, total)` when `done` first reaches the next multiple of
+/// `every` bytes (so at most once per `every` bytes), and once at the end.
+/// `total == 0` while the total is unknown (bare decoding).
+struct progress_meter {
+  const std::function<void(std::uint64_t, std::uint64_t)>* callback;
+  std::uint64_t every;
+  std::uint64_t total;
+  std::uint64_t next = every;
+
+  void update(std::uint64_t done) {
+    if (done < next || (total != 0 && done >= total)) return;  // the end is finish()'s
+    (*callback)(done, total);
+    next = (done / every + 1) * every;
+  }
+  void finish(std::uint64_t done) { (*callback)(done, done); }
+};
 
 template <class M>
 inline const cdf_table& checked_predict(M& model, unsigned precision) {
@@ -289,7 +308,8 @@ struct window_stats {
 /// (the byte count), see decode_equal_info.
 template <byte_model M>
 bit_vector encode_equal_info(M& model, std::span<const std::uint8_t> bytes, const settings& s,
-                             window_stats* stats = nullptr, detail::cut_policy policy = detail::cut_policy::by_rule) {
+                             window_stats* stats = nullptr, detail::cut_policy policy = detail::cut_policy::by_rule,
+                             detail::progress_meter* progress = nullptr) {
   s.validate();
   if (model.precision_bits() != s.precision_bits)
     throw error(errc::settings_mismatch, "model precision_bits " + std::to_string(model.precision_bits()) +
@@ -307,6 +327,7 @@ bit_vector encode_equal_info(M& model, std::span<const std::uint8_t> bytes, cons
     }
     out.append_range(scratch.window, 0, scratch.window.size());
     pos += k;
+    if (progress) progress->update(pos);
   }
   return out;
 }
@@ -322,7 +343,8 @@ bit_vector encode_equal_info(M& model, std::span<const std::uint8_t> bytes, cons
 /// Throws errc::truncated_tokens if bits.size() is not a multiple of b.
 template <byte_model M>
 std::vector<std::uint8_t> decode_equal_info(M& model, const bit_vector& bits, const settings& s,
-                                            std::optional<std::uint64_t> byte_count) {
+                                            std::optional<std::uint64_t> byte_count,
+                                            detail::progress_meter* progress = nullptr) {
   s.validate();
   if (model.precision_bits() != s.precision_bits)
     throw error(errc::settings_mismatch, "model precision_bits " + std::to_string(model.precision_bits()) +
@@ -377,6 +399,7 @@ std::vector<std::uint8_t> decode_equal_info(M& model, const bit_vector& bits, co
         throw error(errc::corrupt_stream,
                     where(i) + ": the windows hold more than " + std::to_string(*byte_count) + " bytes");
     }
+    if (progress) progress->update(out.size());
   }
   return out;
 }

@@ -18,20 +18,29 @@ namespace eqinfo {
 inline namespace v1 {
 namespace detail {
 
+struct json_member;
+
 struct json_value {
   enum class kind { null, boolean, number, string, array, object };
   kind type = kind::null;
   bool boolean = false;
   std::string text;  // number literal or string contents
   std::vector<json_value> items;
-  std::vector<std::pair<std::string, json_value>> members;
+  std::vector<json_member> members;  // in file order
 
-  const json_value* find(std::string_view key) const {
-    for (const auto& [k, v] : members)
-      if (k == key) return &v;
-    return nullptr;
-  }
+  const json_value* find(std::string_view key) const;
 };
+
+struct json_member {
+  std::string key;
+  json_value value;
+};
+
+inline const json_value* json_value::find(std::string_view key) const {
+  for (const auto& m : members)
+    if (m.key == key) return &m.value;
+  return nullptr;
+}
 
 class json_reader {
  public:
@@ -79,7 +88,7 @@ class json_reader {
         skip_space();
         std::string key = string_literal();
         expect(':');
-        v.members.emplace_back(std::move(key), value(depth + 1));
+        v.members.push_back({std::move(key), value(depth + 1)});
       } while (take(','));
       expect('}');
     } else if (c == '[') {

@@ -105,7 +105,8 @@ struct transformer_config {
     check(d_ff >= 1 && d_ff <= 65536, "d_ff must be in [1, 65536]");
     check(context >= 2 && context <= 65536, "context must be in [2, 65536]");
     check(relative_buckets >= 1 && relative_buckets <= 4096, "relative_buckets must be in [1, 4096]");
-    check(relative_max_distance >= 1, "relative_max_distance must be >= 1");
+    check(relative_max_distance > relative_buckets / 2,
+          "relative_max_distance must exceed relative_buckets / 2 (T5's bucket formula divides by its log ratio)");
     check(std::isfinite(norm_epsilon) && norm_epsilon > 0, "norm_epsilon must be positive and finite");
   }
 
@@ -355,8 +356,22 @@ struct reference_kernels {
   }
 };
 
-/// The kernels M1 runs with.
-using kernels = reference_kernels;
+}  // namespace m1
+}  // namespace detail
+}  // namespace v1
+}  // namespace eqinfo
+
+// Inside the fp-contract-off region (it includes xsimd when available).
+#include <eqinfo/detail/m1_kernels.hpp>
+
+namespace eqinfo {
+inline namespace v1 {
+namespace detail {
+namespace m1 {
+
+/// The kernels M1 runs with (detail/m1_kernels.hpp: bit-identical to
+/// reference_kernels, SIMD across independent outputs only).
+using kernels = fast_kernels;
 
 /// Scratch buffers for a forward pass over `rows` positions.
 struct workspace {
@@ -411,7 +426,7 @@ inline void logits_to_cdf(const float* logits, unsigned precision, cdf_table& cd
   EQINFO_NO_CONTRACT
   float max = logits[0];
   for (int s = 1; s < 256; ++s) max = logits[s] > max ? logits[s] : max;
-  for (int s = 0; s < 256; ++s) probabilities[s] = exp_nonpositive(logits[s] - max);
+  exp_shifted(logits, max, probabilities, 256);  // exp_nonpositive(logits[s] - max), lane-wise
   quantize_cdf(std::span<const float, 256>(probabilities, 256), precision, cdf);
 }
 

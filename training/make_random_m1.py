@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""Writes an M1 model file with random weights (for tests and benchmarks).
+
+The initialisation is deliberately wider than training's so that next-byte
+distributions are far from uniform, with probabilities spread over many orders
+of magnitude, and so that a wrong norm weight, bias index or transpose changes
+the output visibly: embedding Normal(0, 0.5); linears Normal(0, gain/sqrt(fan_in))
+with gain 2 (for 3m: entropy ~5 bits/byte, top probability ~0.2, smallest
+~1e-7); rel_bias Normal(0, 1); norm weights uniform in 1 +- 0.25.
+A flat std (--gain 0 --std 0.5 on every matrix) is available but is badly
+conditioned at d_model=256 (attention scores in the hundreds): float32 results
+of two correct implementations then differ by ~5e-4, beyond the 1e-4 tolerance
+of compare_with_eqinfo.py.
+
+    /usr/bin/python3 training/make_random_m1.py --layers 2 --d-model 64 -o m.safetensors
+"""
+
+import argparse
+import math
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from eqinfo_m1 import BOS, M1, M1Config, fingerprint, save_m1  # noqa: E402
+
+
+def main(argv=None):
+    d = M1Config()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--layers", type=int, default=d.layers)
+    ap.add_argument("--d-model", type=int, default=d.d_model)
+    ap.add_argument("--heads", type=int, default=d.heads)
+    ap.add_argument("--head-dim", type=int, default=d.head_dim)
+    ap.add_argument("--d-ff", type=int, default=d.d_ff)
+    ap.add_argument("--context", type=int, default=d.context)
+    ap.add_argument("--relative-buckets", type=int, default=d.relative_buckets)
+    ap.add_argument("--relative-max-distance", type=int, default=d.relative_max_distance)
+    ap.add_argument("--norm-epsilon", type=float, default=d.norm_epsilon)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--std", type=float, default=0.5,
+                    help="std of the embedding (and of the linears when --gain is 0) (default 0.5)")
+    ap.add_argument("--gain", type=float, default=2.0,
+                    help="linears: std = gain / sqrt(fan_in) (default 2); 0: use --std")
+    ap.add_argument("--rel-bias-std", type=float, default=1.0, help="std of rel_bias (default 1.0)")
+    ap.add_argument("--norm-jitter", type=float, default=0.25, help="norm weights uniform in 1 +- this (default 0.25)")
+    ap.add_argument("--self-test", help="JSON string to store as the self_test metadata")
+    ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    c = M1Config(layers=a.layers, d_model=a.d_model, heads=a.heads, head_dim=a.head_dim, d_ff=a.d_ff,
+                 context=a.context, relative_buckets=a.relative_buckets,
+                 relative_max_distance=a.relative_max_distance, norm_epsilon=a.norm_epsilon)
+    model = M1(c, seed=a.seed, init_std=a.std, rel_bias_std=a.rel_bias_std, norm_jitter=a.norm_jitter,
+               init_gain=a.gain if a.gain > 0 else None).eval()
+    meta = save_m1(a.output, model, c, self_test=a.self_test)
+    fp = fingerprint(a.output)
+    if not a.quiet:
+        text = b"The quick brown fox jumps over the lazy dog. " * 4
+        x = torch.tensor([[BOS] + list(text[:min(len(text), c.context - 1)])])
+        with torch.inference_mode():
+            logp = torch.log_softmax(model(x)[0].double(), -1)
+        lo, hi = logp.min().item(), logp.max(-1).values.mean().item()
+        ent = -(logp.exp() * logp).sum(-1).mean().item() / math.log(2)
+        print(f"config      {meta['config']}")
+        print(f"tensor_crc32 {meta['tensor_crc32']}")
+        print(f"sample: mean entropy {ent:.2f} bits/byte, mean max log10 p {hi / math.log(10):.2f}, "
+              f"min log10 p {lo / math.log(10):.1f}")
+    print(f"fingerprint 0x{fp:08x}")
+
+
+if __name__ == "__main__":
+    main()

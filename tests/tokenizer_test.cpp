@@ -265,3 +265,18 @@ TEST_CASE("user models with invalid CDFs are caught, not coded", "[tokenizer][er
     }
   }
 }
+
+TEST_CASE("exact decoding refuses windows the encoder would have cut elsewhere", "[tokenizer][errors]") {
+  // Found by fuzz_decode_tokens: each window below decodes by the rule, but
+  // the encoder packs "th" into the first window, not 't' alone.
+  eqinfo::tokenizer tok(eqinfo::uniform_model(16), settings{});
+  REQUIRE(tok.encode(std::string_view("the")).tokens == std::vector<token_t>{0x7468, 0x6500});
+  try {
+    tok.decode(std::vector<token_t>{0x7400, 0x6865}, 3);
+    FAIL("accepted non-canonical tokens");
+  } catch (const eqinfo::error& e) {
+    REQUIRE(e.code() == errc::corrupt_stream);
+    REQUIRE_THAT(e.what(), Catch::Contains("window 0"));
+  }
+  REQUIRE(tok.decode_bare(std::vector<token_t>{0x7400, 0x6865}).size() >= 2);  // bare decoding still reads it
+}

@@ -95,9 +95,9 @@ class tokenizer {
       case method::bytes: out.tokens.assign(bytes.begin(), bytes.end()); break;
       case method::ac: out.tokens = pack_tokens(encode_ac(bytes, progress), settings_.token_bits); break;
       case method::equal_info_ac:
-        out.tokens = pack_tokens(
-            encode_equal_info(model_, bytes, settings_, nullptr, detail::cut_policy::by_rule, progress),
-            settings_.token_bits);
+        out.tokens =
+            pack_tokens(encode_equal_info(model_, bytes, settings_, nullptr, detail::cut_policy::by_rule, progress),
+                        settings_.token_bits);
         break;
     }
     if (progress) progress->finish(bytes.size());

@@ -270,7 +270,7 @@ struct kv_cache {
 };
 
 /// The reference kernels: the definition of M1's numerics (docs/determinism.md).
-/// Faster kernels must reproduce them bit for bit (tests/m1_test.cpp checks).
+/// Faster kernels must reproduce them bit for bit (tests/m1_kernels_test.cpp checks).
 struct reference_kernels {
   /// y[t][o] = sum_c x[t][c] * w[c][o], summed in order c = 0, 1, ... from 0.0f.
   /// x: (rows, in), w: (in, out), y: (rows, out). PyTorch: y = x @ W.T.
@@ -621,7 +621,10 @@ inline std::string to_json(const m1_self_test& t) {
     input.push_back(hex[b & 15]);
   }
   std::string tokens;
-  for (std::size_t i = 0; i < t.tokens.size(); ++i) tokens += (i ? "," : "") + std::to_string(t.tokens[i]);
+  for (std::size_t i = 0; i < t.tokens.size(); ++i) {
+    if (i) tokens += ',';
+    tokens += std::to_string(t.tokens[i]);
+  }
   return "{\"settings\":{\"method\":\"" + std::string(to_string(t.config.kind)) +
          "\",\"window_bits\":" + std::to_string(t.config.window_bits) +
          ",\"token_bits\":" + std::to_string(t.config.token_bits) +
@@ -676,13 +679,19 @@ inline std::vector<unsigned char> serialize_m1(const transformer_weights& w,
       for (float v : data[i]) detail::put_le(body, std::bit_cast<std::uint32_t>(v), 4);
     }
     std::string shape;
-    for (std::size_t k = 0; k < specs[i].shape.size(); ++k) shape += (k ? "," : "") + std::to_string(specs[i].shape[k]);
+    for (std::size_t k = 0; k < specs[i].shape.size(); ++k) {
+      if (k) shape += ',';
+      shape += std::to_string(specs[i].shape[k]);
+    }
     header += "\"" + specs[i].name + "\":{\"dtype\":\"" + (specs[i].int32 ? "I32" : "F32") + "\",\"shape\":[" + shape +
               "],\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(body.size()) + "]},";
   }
   const std::uint32_t crc = detail::crc32(body.data(), body.size());
   std::string tests = "[";
-  for (std::size_t i = 0; i < self_tests.size(); ++i) tests += (i ? "," : "") + to_json(self_tests[i]);
+  for (std::size_t i = 0; i < self_tests.size(); ++i) {
+    if (i) tests += ',';
+    tests += to_json(self_tests[i]);
+  }
   tests += "]";
   header += "\"__metadata__\":{\"format\":\"eqinfo-m1\",\"format_version\":\"1\",\"config\":\"" +
             detail::json_escape(c.to_json()) + "\",\"tensor_crc32\":\"" + detail::m1::hex8(crc) + "\"";
@@ -759,7 +768,10 @@ inline m1_file parse_m1(std::span<const unsigned char> data, const std::string& 
     }
     if (!shape_ok) {
       std::string expected;
-      for (std::size_t k = 0; k < spec.shape.size(); ++k) expected += (k ? ", " : "") + std::to_string(spec.shape[k]);
+      for (std::size_t k = 0; k < spec.shape.size(); ++k) {
+        if (k) expected += ", ";
+        expected += std::to_string(spec.shape[k]);
+      }
       throw error(errc::bad_model_file,
                   source + ": tensor \"" + spec.name + "\" must have shape [" + expected + "] for this config");
     }

@@ -294,6 +294,35 @@ std::size_t encode_window(M& model, std::span<const std::uint8_t> rest, const se
   return k;
 }
 
+/// Exact decoding also requires the encoder's own cuts: a window that the
+/// rule reads back correctly but that the encoder would have cut elsewhere
+/// (e.g. 't' alone where the encoder packs "th") is not a stream it writes,
+/// and accepting it would break the one-to-one map between bytes and tokens.
+/// Re-cuts the decoded bytes window by window (one encoder pass) and throws
+/// errc::corrupt_stream naming the first window that differs.
+template <class M>
+void check_canonical_cuts(M& model, std::span<const std::uint8_t> out, std::span<const std::size_t> starts,
+                          const bit_vector& bits, const settings& s) {
+  window_scratch scratch;
+  const std::size_t b = s.window_bits;
+  for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
+    const std::size_t k = encode_window(model, out.subspan(starts[i]), s, scratch, cut_policy::by_rule);
+    bool same = k == starts[i + 1] - starts[i];
+    for (std::size_t at = 0; same && at < b; at += 64) {
+      const unsigned n = static_cast<unsigned>(std::min<std::size_t>(64, b - at));
+      same = scratch.window.read(at, n) == bits.read(i * b + at, n);
+    }
+    if (!same) {
+      const std::size_t per = s.tokens_per_window();
+      throw error(errc::corrupt_stream, "window " + std::to_string(i) + " (tokens " + std::to_string(i * per) + ".." +
+                                            std::to_string(i * per + per - 1) + ") decodes to " +
+                                            std::to_string(starts[i + 1] - starts[i]) +
+                                            " bytes, but the encoder cuts those bytes after " + std::to_string(k) +
+                                            ": not a token stream this encoder writes");
+    }
+  }
+}
+
 }  // namespace detail
 
 /// Statistics of one equal-info encoding.
@@ -364,6 +393,7 @@ std::vector<std::uint8_t> decode_equal_info(M& model, const bit_vector& bits, co
     out.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*byte_count, windows * 64)));
   }
   bit_vector window;
+  std::vector<std::size_t> starts = {0};  // where each window's bytes begin in `out`
   const auto where = [&](std::size_t i) {
     const std::size_t per = s.tokens_per_window();
     return "window " + std::to_string(i) + " (tokens " + std::to_string(i * per) + ".." +
@@ -389,6 +419,7 @@ std::vector<std::uint8_t> decode_equal_info(M& model, const bit_vector& bits, co
       }
       if (!detail::padded_code_equals(decoder.state(), window, window.significant_size()))
         throw error(errc::corrupt_stream, where(i) + ": final window is not the code of its bytes");
+      starts.push_back(out.size());
       break;
     }
     const auto result = detail::decode_window(model, window, s, out);
@@ -400,7 +431,9 @@ std::vector<std::uint8_t> decode_equal_info(M& model, const bit_vector& bits, co
                     where(i) + ": the windows hold more than " + std::to_string(*byte_count) + " bytes");
     }
     if (progress) progress->update(out.size());
+    starts.push_back(out.size());
   }
+  if (byte_count) detail::check_canonical_cuts(model, out, starts, bits, s);
   return out;
 }
 

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+// Fuzz target: parse_token_file on arbitrary blobs.
+//
+// Asserts, for the blob and for a copy whose last 4 bytes are replaced by the
+// CRC-32 of the rest (so that mutations get past the checksum): parsing
+// either throws eqinfo::error with one of the codes token_file.hpp documents
+// (bad_magic, unsupported_version, truncated_tokens, checksum_mismatch,
+// invalid_settings, token_out_of_range), or succeeds, and then
+// serialize_token_file gives back exactly the parsed bytes.
+#include "fuzz_common.hpp"
+
+#include <eqinfo/detail/crc32.hpp>
+#include <eqinfo/token_file.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace {
+
+void check(std::span<const unsigned char> blob) {
+  using eqinfo::errc;
+  eqinfo::token_file f;
+  try {
+    f = eqinfo::parse_token_file(blob, "<fuzz>");
+  } catch (const eqinfo::error& e) {
+    EQINFO_FUZZ_CHECK(
+        eqinfo_fuzz::one_of(e.code(), {errc::bad_magic, errc::unsupported_version, errc::truncated_tokens,
+                                       errc::checksum_mismatch, errc::invalid_settings, errc::token_out_of_range}));
+    return;
+  }
+  f.config.validate();  // a parsed file holds valid settings
+  const std::vector<unsigned char> again = eqinfo::serialize_token_file(f);
+  EQINFO_FUZZ_CHECK(again.size() == blob.size() && std::equal(again.begin(), again.end(), blob.begin()));
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::span<const unsigned char> blob(data, size);
+  check(blob);
+  if (size >= 4) {
+    std::vector<unsigned char> fixed(blob.begin(), blob.end());
+    const std::uint32_t crc = eqinfo::detail::crc32(fixed.data(), size - 4);
+    for (std::size_t k = 0; k < 4; ++k) fixed[size - 4 + k] = static_cast<unsigned char>(crc >> (8 * k));
+    check(fixed);
+  }
+  return 0;
+}

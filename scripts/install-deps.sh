@@ -9,6 +9,7 @@ PACKAGES=(
   build-essential cmake catch2
   libbenchmark-dev libeigen3-dev libxsimd-dev libtbb-dev zlib1g-dev libzstd-dev
   clang clang-format
+  python3-torch python3-numpy python3-pytest libopenblas0-pthread
 )
 
 missing=()

@@ -8,12 +8,21 @@
 #       token tests make this an ISA-determinism check
 #   (d) clang++ build, full ctest
 #   (e) clang-format --dry-run -Werror over the sources
+#   (f) fuzz smoke: with clang++, build the libFuzzer targets (EQINFO_FUZZ=ON)
+#       and run each for EQINFO_FUZZ_SECONDS (default 20) on a copy of its
+#       seed corpus (tests/fuzz/corpus/<target>); any crash fails
+#   (g) g++ -O3 -march=native -ffp-contract=fast (AVX-512 here, FMA allowed
+#       everywhere the headers do not forbid it): the unit suite, whose golden
+#       tokens must still match
+#   (h) Python: training/ tests (pytest), then the C++ M1 against the PyTorch
+#       reference on a random model (training/compare_with_eqinfo.py)
 #
 # Stops at the first failure. Environment:
 #   EQINFO_BUILD_ROOT  where the build trees go (default: build/test)
 #   EQINFO_JOBS        parallel jobs (default: 2)
 #   EQINFO_SKIP_DEPS=1 do not run scripts/install-deps.sh
 #   EQINFO_CTEST_ARGS  extra ctest arguments, e.g. "-E cli_test" (word-split)
+#   EQINFO_FUZZ_SECONDS  seconds per fuzz target in (f) (default 20; 0 skips (f))
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -92,5 +101,61 @@ echo "-- $(clang-format --version), ${#FORMAT_FILES[@]} files"
 if [[ ${#FORMAT_FILES[@]} -gt 0 ]]; then
   clang-format --dry-run -Werror "${FORMAT_FILES[@]}"
 fi
+
+step "(f) fuzz smoke (libFuzzer + ASan + UBSan, ${EQINFO_FUZZ_SECONDS:-20} s per target)"
+FUZZ_SECONDS="${EQINFO_FUZZ_SECONDS:-20}"
+if [[ "$FUZZ_SECONDS" == 0 ]]; then
+  echo "-- skipped: EQINFO_FUZZ_SECONDS=0"
+elif ! command -v clang++ >/dev/null; then
+  echo "-- skipped: clang++ not found"
+else
+  t0=$SECONDS
+  FUZZ_DIR="$BUILD_ROOT/fuzz"
+  cmake -S . -B "$FUZZ_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+    -DEQINFO_FUZZ=ON -DEQINFO_BUILD_TESTS=OFF -DEQINFO_BUILD_TOOLS=OFF -DEQINFO_BUILD_EXAMPLES=OFF \
+    -DEQINFO_INSTALL=OFF -DEQINFO_WERROR=ON
+  cmake --build "$FUZZ_DIR" --parallel "$JOBS"
+  FUZZ_BIN="$(cd "$FUZZ_DIR" && pwd)/tests/fuzz"
+  FUZZ_WORK="$(cd "$FUZZ_DIR" && pwd)/run"
+  for target in fuzz_decode_tokens fuzz_roundtrip fuzz_token_file fuzz_unigram_file; do
+    rm -rf "${FUZZ_WORK:?}/$target"
+    mkdir -p "$FUZZ_WORK/$target/corpus"
+    cp tests/fuzz/corpus/"$target"/* "$FUZZ_WORK/$target/corpus/"
+    echo "-- $target: ${FUZZ_SECONDS} s"
+    # New inputs go to the copy; crash reproducers to $FUZZ_WORK/$target/.
+    if ! (cd "$FUZZ_WORK/$target" && "$FUZZ_BIN/$target" -max_total_time="$FUZZ_SECONDS" \
+      -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 corpus >fuzz.log 2>&1); then
+      tail -n 60 "$FUZZ_WORK/$target/fuzz.log"
+      echo "-- $target FAILED; reproducer(s): $(ls "$FUZZ_WORK/$target" | grep -E '^(crash|leak|timeout|oom)-' | sed "s|^|$FUZZ_WORK/$target/|" | tr '\n' ' ')" >&2
+      exit 1
+    fi
+    grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' "$FUZZ_WORK/$target/fuzz.log" | tr '\n' ' '
+    echo
+  done
+  echo "-- fuzz smoke: $((SECONDS - t0)) s"
+fi
+
+step "(g) g++ -O3 -march=native -ffp-contract=fast (the golden tokens must still match)"
+t0=$SECONDS
+NATIVE_DIR="$BUILD_ROOT/native"
+cmake -S . -B "$NATIVE_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
+  "-DCMAKE_CXX_FLAGS=-march=native -ffp-contract=fast" -DEQINFO_WERROR=ON -DEQINFO_BUILD_TESTS=ON \
+  -DEQINFO_BUILD_TOOLS=OFF -DEQINFO_BUILD_EXAMPLES=OFF -DEQINFO_BUILD_BENCH=OFF -DEQINFO_INSTALL=OFF
+cmake --build "$NATIVE_DIR" --parallel "$JOBS" --target eqinfo_tests
+"$NATIVE_DIR/tests/eqinfo_tests"
+echo "-- native: $((SECONDS - t0)) s"
+
+step "(h) Python: training/ tests and C++ M1 vs the PyTorch reference"
+t0=$SECONDS
+PY=/usr/bin/python3
+"$PY" -m pytest -q training/tests
+M1_TMP="$(mktemp -d)"
+"$PY" training/make_random_m1.py --layers 2 --d-model 64 --heads 2 --head-dim 32 --d-ff 128 --context 128 \
+  --seed 5 -o "$M1_TMP/random.safetensors" --quiet
+head -c 3000 data/sample/sotu_sample.txt >"$M1_TMP/input.txt"  # crosses 23 context blocks
+"$PY" training/compare_with_eqinfo.py "$M1_TMP/random.safetensors" "$M1_TMP/input.txt" \
+  "$BUILD_ROOT/release/tools/eqinfo m1-dump"
+rm -rf "$M1_TMP"
+echo "-- python: $((SECONDS - t0)) s"
 
 step "all checks passed in $((SECONDS - START)) s"

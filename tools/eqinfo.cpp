@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: MIT
 // eqinfo: the command-line tool. Bytes <-> neurally compressed tokens
 // (arithmetic coding + equal-info windows), compression statistics and
-// unigram-model training. Run `eqinfo --help`.
+// unigram-model training, and M1 model-file utilities. Run `eqinfo --help`.
 //
 // Exit codes: 0 success, 1 an eqinfo::error or I/O failure (message
 // "eqinfo: <what()>"), 2 a usage error (one-line hint plus
 // "see 'eqinfo COMMAND --help'").
 
+#include <eqinfo/parallel.hpp>
 #include <eqinfo/tokenizer.hpp>
+#include <eqinfo/transformer.hpp>
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -23,11 +26,14 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <memory>
 #include <new>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -62,8 +68,9 @@ turns those predictions into a bitstream, and the bitstream is cut into N-bit
 tokens (a vocabulary of 2^N). With equal-info windows the coder and the model
 restart every b bits, so each window of b/N tokens decodes on its own.
 Decoding is exact: the same model and settings give back the original bytes.
-Built-in models: 'uniform' (8 bits/byte: compresses nothing, for testing) and
-a static byte-unigram model made with 'eqinfo train-unigram'.
+Models: 'uniform' (built in; 8 bits/byte: compresses nothing, for testing), a
+static byte-unigram model made with 'eqinfo train-unigram', and M1, the
+byte-level Transformer (a safetensors model file, docs/m1.md).
 
 usage: eqinfo COMMAND [OPTIONS] [FILE...]
 
@@ -72,6 +79,9 @@ commands:
   decode          tokens -> bytes
   stats           tokens, bytes/token and bits/byte of files, one method or all
   train-unigram   count the bytes of files into a unigram model (for static-ac)
+  m1-random       write an M1 model file with random weights (tests, demos)
+  m1-seal         rewrite an M1 model file with self-test vectors of this build
+  m1-dump         M1's next-byte probabilities for a file, as float32 [n, 256]
   help COMMAND    the options of COMMAND (same as 'eqinfo COMMAND --help')
 
 options:
@@ -84,6 +94,7 @@ examples:
   eqinfo train-unigram corpus/*.txt -o en.unigram
   eqinfo encode --model en.unigram -o book.eqt book.txt
   eqinfo decode --model en.unigram -o book.txt book.eqt
+  eqinfo encode --model m1.safetensors -o book.eqt book.txt
 )";
 
 constexpr const char* settings_help =
@@ -101,9 +112,12 @@ constexpr const char* settings_help =
                           different -P requantises the model's byte counts)
   --rule RULE             equal-info window rule: delay or greedy-exact
                           (default: %DEF_RULE%)
-  --model FILE            unigram model file from 'eqinfo train-unigram'
-                          (default: the uniform model, which compresses
-                          nothing; a note says so)
+  --model FILE            model file: a unigram model from 'eqinfo
+                          train-unigram', or an M1 model (safetensors, from
+                          training/ or 'eqinfo m1-random'; its self-tests run
+                          at load); detected by content (default: the
+                          uniform model, which compresses nothing; a note
+                          says so)
 )";
 
 constexpr const char* encode_help =
@@ -126,7 +140,13 @@ options:
   --verify                decode the result in memory and compare it with the
                           input; prints "verified: N bytes round-trip" or
                           fails with exit code 1 (and writes nothing)
-  --progress              print timing lines on stderr (automatic above 4 MiB)
+  --threads N             threads for --verify's equal-info decoding (0: all
+                          cores; default 1). Encoding one input is one stream
+                          and stays on one thread (the window cuts depend on
+                          the bytes before them); use 'stats --threads' or
+                          eqinfo::encode_many for many examples
+  --progress              show progress on stderr: bytes, percent, MB/s, ETA
+                          (automatic above 4 MiB)
   -h, --help              show this help
 
 examples:
@@ -154,10 +174,14 @@ options:
                           tokens sampled from a model): bytes as they are, ac
                           to the bytes its bits determine, equal-info window
                           by window
+  --threads N             decode equal-info windows on N threads (0: all
+                          cores; default 1): the same bytes and errors, but
+                          progress shows only the start and the end
 )"
     "%SETTINGS%"
     R"(  -o, --output OUT        output file (default '-': standard output)
-  --progress              print timing lines on stderr (automatic above 4 MiB)
+  --progress              show progress on stderr: bytes, percent, MB/s, ETA
+                          (automatic above 4 MiB)
   -h, --help              show this help
 
 examples:
@@ -181,7 +205,10 @@ options:
                           bytes; ac (uniform model); static-ac (if --model);
                           equal-info with b = 16, 32, 64, 128 and N = 16, 8
                           where valid (b a multiple of N and b >= P), using
-                          --model if given, else the uniform model
+                          --model if given, else the uniform model (with an
+                          M1 --model, plain ac is measured with both)
+  --threads N             encode the files and methods on N threads (0: all
+                          cores; default 1); the numbers do not change
 )"
     "%SETTINGS%"
     R"(  --progress              print timing lines on stderr (automatic above 4 MiB)
@@ -191,6 +218,7 @@ examples:
   eqinfo stats --model en.unigram text.txt
   eqinfo stats --all --model en.unigram text.txt
   eqinfo stats --method ac --model en.unigram a.txt b.txt
+  eqinfo stats --all --threads 0 --model m1.safetensors text.txt
 )";
 
 constexpr const char* train_help =
@@ -212,6 +240,70 @@ examples:
   eqinfo train-unigram -P 20 -o en20.unigram big.txt
 )";
 
+constexpr const char* m1_random_help =
+    R"(usage: eqinfo m1-random [OPTIONS] -o OUT
+
+Writes an M1 model file (safetensors, docs/m1.md) with fixed pseudo-random
+weights from --seed (transformer_weights::random: the same file on every
+machine). For tests and demos: it predicts nothing useful. The file has no
+self-test vectors; add them with 'eqinfo m1-seal'. Defaults: the paper's "3m".
+
+options:
+  --layers N              Transformer blocks (default: 3)
+  --d-model N             residual width (default: 256)
+  --heads N               attention heads (default: 4)
+  --head-dim N            width per head (default: 64)
+  --d-ff N                MLP width (default: 1024)
+  --context N             positions attended over, BOS included (default: 1024)
+  --seed N                weight seed (default: 1)
+  -o, --output OUT        model file to write (required)
+  -h, --help              show this help
+
+examples:
+  eqinfo m1-random -o m1-3m-random.safetensors
+  eqinfo m1-random --layers 1 --d-model 32 --heads 2 --head-dim 16 --d-ff 64 \
+      --context 128 -o tiny.safetensors
+)";
+
+constexpr const char* m1_seal_help =
+    R"(usage: eqinfo m1-seal MODEL -o OUT [--input FILE]...
+
+Rewrites the M1 model file MODEL as OUT with self-test vectors made by this
+build (same tensors, so the same fingerprint: token files stay valid). Every
+load of OUT re-encodes the vectors and fails with "self_test_failed" if this
+build's M1 numerics differ from the build that sealed it. MODEL's own
+self-tests are not run (they are replaced). Vectors: settings equal-info
+b=16 N=16 P=16 rule delay, and ac N=16 P=16, each on a few short fixed inputs
+plus every --input FILE truncated to 4 KB (long inputs make every load
+slower).
+
+options:
+  --input FILE            also make vectors from FILE (first 4 KB; repeatable)
+  -o, --output OUT        model file to write (required; may equal MODEL)
+  -h, --help              show this help
+
+examples:
+  eqinfo m1-seal m1.safetensors -o m1.sealed.safetensors --input sample.txt
+)";
+
+constexpr const char* m1_dump_help =
+    R"(usage: eqinfo m1-dump MODEL INPUT OUT.f32
+
+Writes M1's next-byte distributions for the bytes of INPUT as float32
+little-endian [n, 256], n = size of INPUT: row i is the softmax distribution
+of byte i given BOS and the bytes before it in its block (the plain-AC
+context rule of docs/m1.md; for inputs shorter than the context, BOS +
+bytes[0:i]), computed by eqinfo's M1 (exp(l - max) normalised in double).
+training/compare_with_eqinfo.py compares it with the PyTorch reference.
+
+options:
+  -h, --help              show this help
+
+examples:
+  eqinfo m1-dump m1.safetensors text.txt probs.f32
+  training/compare_with_eqinfo.py m1.safetensors text.txt "build/tools/eqinfo m1-dump"
+)";
+
 std::string help_text(const std::string& command) {
   std::string text;
   if (command == "encode")
@@ -222,6 +314,12 @@ std::string help_text(const std::string& command) {
     text = stats_help;
   else if (command == "train-unigram")
     text = train_help;
+  else if (command == "m1-random")
+    return m1_random_help;
+  else if (command == "m1-seal")
+    return m1_seal_help;
+  else if (command == "m1-dump")
+    return m1_dump_help;
   else
     return main_help;
   const eqinfo::settings defaults;
@@ -256,11 +354,14 @@ constexpr option_spec all_options[] = {
     {"method", 0, true},    {"window-bits", 'b', true}, {"token-bits", 'N', true}, {"precision", 'P', true},
     {"rule", 0, true},      {"model", 0, true},         {"format", 0, true},       {"output", 'o', true},
     {"bytes", 0, true},     {"verify", 0, false},       {"bare", 0, false},        {"all", 0, false},
-    {"progress", 0, false}, {"help", 'h', false},
+    {"progress", 0, false}, {"help", 'h', false},       {"threads", 0, true},      {"input", 0, true},
+    {"layers", 0, true},    {"d-model", 0, true},       {"heads", 0, true},        {"head-dim", 0, true},
+    {"d-ff", 0, true},      {"context", 0, true},       {"seed", 0, true},
 };
 
 struct parsed_args {
-  std::map<std::string, std::string, std::less<>> values;  // long name -> value ("" for flags)
+  std::map<std::string, std::string, std::less<>> values;  // long name -> value ("" for flags); the last one
+  std::map<std::string, std::vector<std::string>, std::less<>> lists;  // long name -> every value, in order
   std::vector<std::string> positional;
 
   bool has(std::string_view name) const { return values.find(name) != values.end(); }
@@ -324,6 +425,7 @@ parsed_args parse_args(const std::string& command, std::span<const std::string> 
       usage(command, "option '" + shown + "' takes no value");
     }
     out.values[std::string(spec->long_name)] = value;
+    out.lists[std::string(spec->long_name)].push_back(value);
   }
   return out;
 }
@@ -408,9 +510,11 @@ std::string shell_quote(const std::string& s) {
 }
 
 // ---------------------------------------------------------------------------
-// Progress: the API has no progress callback and splitting the input would
-// change the tokens (ac is one stream; equal-info's last window), so each
-// input is coded in one call and we report start and finish with timing.
+// Progress. encode and decode attach a progress_report to the tokenizer
+// (tokenizer::set_progress, which never changes the tokens) and show a live
+// line: bytes done/total, percent, MB/s and ETA -- redrawn with '\r' at most
+// every 0.5 s when stderr is a terminal, otherwise one line per 10 %. stats
+// reports start and finish only. Automatic above 4 MiB, or with --progress.
 
 constexpr std::uint64_t progress_threshold = 4u << 20;
 
@@ -418,15 +522,67 @@ class progress_report {
  public:
   progress_report(bool enabled, std::string verb, std::string past, std::string name, std::uint64_t total)
       : enabled_(enabled || total > progress_threshold),
+        tty_(isatty(STDERR_FILENO) != 0),
+        verb_(std::move(verb)),
         past_(std::move(past)),
         name_(std::move(name)),
         total_(total),
-        start_(std::chrono::steady_clock::now()) {
+        start_(std::chrono::steady_clock::now()),
+        last_draw_(start_) {
     if (enabled_)
-      std::fprintf(stderr, "eqinfo: %s %s (%s) ...\n", verb.c_str(), name_.c_str(), megabytes(total_).c_str());
+      std::fprintf(stderr, "eqinfo: %s %s (%s) ...\n", verb_.c_str(), name_.c_str(), megabytes(total_).c_str());
   }
-  void finish(const std::string& result) const {
+  ~progress_report() {
+    if (drawn_ > 0) std::fputc('\n', stderr);  // failed midway: keep the live line, end it
+  }
+  progress_report(const progress_report&) = delete;
+  progress_report& operator=(const progress_report&) = delete;
+
+  /// Runs f() with live progress from `tok` (detached again afterwards, even
+  /// if f throws); returns what f returns.
+  template <class Tokenizer, class F>
+  auto watch(Tokenizer& tok, F&& f) {
+    if (!enabled_) return f();
+    // About 200 callbacks per input (each costs a clock read), 1 MiB apart
+    // when the total is not known (bare decoding).
+    const std::uint64_t every = total_ == 0 ? (1u << 20) : std::max<std::uint64_t>(64u << 10, total_ / 200);
+    tok.set_progress([this](std::uint64_t done, std::uint64_t total) { update(done, total); }, every);
+    struct detach {
+      Tokenizer& tok;
+      ~detach() { tok.set_progress(nullptr); }
+    } guard{tok};
+    return f();
+  }
+
+  /// Called by the tokenizer with the bytes done so far (total 0: unknown).
+  void update(std::uint64_t done, std::uint64_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (done == total) return;  // the final call: finish() reports it
+    if (tty_) {
+      if (now - last_draw_ < std::chrono::milliseconds(500)) return;
+      last_draw_ = now;
+      const std::string line = status(done, total, now);
+      std::fprintf(stderr, "\r%s%*s", line.c_str(), static_cast<int>(drawn_ > line.size() ? drawn_ - line.size() : 0),
+                   "");
+      drawn_ = line.size();
+    } else {
+      if (total != 0) {
+        const std::uint64_t percent = done * 100 / total;
+        if (percent < next_percent_) return;
+        next_percent_ = percent / 10 * 10 + 10;
+      } else {
+        if (now - last_draw_ < std::chrono::seconds(10)) return;
+        last_draw_ = now;
+      }
+      std::fprintf(stderr, "%s\n", status(done, total, now).c_str());
+    }
+    std::fflush(stderr);
+  }
+
+  void finish(const std::string& result) {
     if (!enabled_) return;
+    if (drawn_ > 0) std::fprintf(stderr, "\r%*s\r", static_cast<int>(drawn_), "");  // clear the live line
+    drawn_ = 0;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const double rate = seconds > 0 ? static_cast<double>(total_) / 1e6 / seconds : 0.0;
     std::fprintf(stderr, "eqinfo: %s %s: %s/%s, %s in %.2f s (%.2f MB/s)\n", past_.c_str(), name_.c_str(),
@@ -439,10 +595,31 @@ class progress_report {
     std::snprintf(buffer, sizeof buffer, "%.2f MB", static_cast<double>(n) / 1e6);
     return buffer;
   }
+  /// "eqinfo: encoding big.txt: 1.05/5.24 MB (20 %), 41.3 MB/s, ETA 0.1 s"
+  std::string status(std::uint64_t done, std::uint64_t total, std::chrono::steady_clock::time_point now) const {
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
+    char buffer[256];
+    if (total == 0) {
+      std::snprintf(buffer, sizeof buffer, "eqinfo: %s %s: %.2f MB, %.2f MB/s", verb_.c_str(), name_.c_str(),
+                    static_cast<double>(done) / 1e6, rate / 1e6);
+    } else {
+      const double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0.0;
+      std::snprintf(buffer, sizeof buffer, "eqinfo: %s %s: %.2f/%.2f MB (%.0f %%), %.2f MB/s, ETA %.1f s",
+                    verb_.c_str(), name_.c_str(), static_cast<double>(done) / 1e6, static_cast<double>(total) / 1e6,
+                    std::floor(static_cast<double>(done) * 100.0 / static_cast<double>(total)), rate / 1e6, eta);
+    }
+    return buffer;
+  }
+
   bool enabled_;
-  std::string past_, name_;
+  bool tty_;
+  std::string verb_, past_, name_;
   std::uint64_t total_;
   std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_draw_;
+  std::size_t drawn_ = 0;            // length of the live line on a terminal (0: none)
+  std::uint64_t next_percent_ = 10;  // not a terminal: the next 10 % step to report
 };
 
 // ---------------------------------------------------------------------------
@@ -480,20 +657,35 @@ std::string describe(const eqinfo::settings& s, const std::string& model) {
 
 struct model_option {
   std::optional<eqinfo::unigram_model> unigram;  // as stored in the file
+  std::optional<eqinfo::m1_file> m1;             // an M1 model file (safetensors)
   std::string path;
+
+  bool given() const { return unigram || m1; }
 };
 
+/// Whether `data` looks like a safetensors file: an 8-byte little-endian
+/// header length, then the JSON header's '{'.
+bool looks_like_safetensors(std::span<const std::uint8_t> data) {
+  return data.size() >= 9 && data[8] == '{' && std::memcmp(data.data(), "EQINFOUG", 8) != 0;
+}
+
+/// --model FILE: a unigram model (magic "EQINFOUG") or an M1 model file
+/// (safetensors), told apart by content.
 model_option load_model(const parsed_args& a) {
   model_option m;
   if (auto path = a.get("model")) {
     m.path = *path;
-    if (is_stdio(*path))
-      m.unigram = eqinfo::unigram_model::parse(read_input(*path), "<stdin>");
+    const std::string name = display_name(*path);
+    const bytes_t data = read_input(*path);
+    if (looks_like_safetensors(data))
+      m.m1 = eqinfo::parse_m1(std::span<const unsigned char>(data.data(), data.size()), name);
     else
-      m.unigram = eqinfo::unigram_model::load(*path);
+      m.unigram = eqinfo::unigram_model::parse(data, name);
   }
   return m;
 }
+
+std::string model_kind(const model_option& m) { return m.m1 ? "m1" : m.unigram ? "unigram" : "uniform"; }
 
 /// Settings from the options, with the library's defaults (eqinfo::settings{})
 /// for those not given; P defaults to the --model file's precision.
@@ -514,6 +706,7 @@ chosen settings_from_args(const std::string& command, const parsed_args& a, cons
   } else if (m == "static-ac" || m == "static_ac") {
     s.kind = eqinfo::method::ac;
     c.static_ac = true;
+    if (model.m1) usage(command, "--method static-ac needs a unigram model; with an M1 model use --method ac");
     if (!model.unigram) usage(command, "--method static-ac needs a unigram model: --model FILE");
   } else if (m == "equal-info" || m == "equal_info" || m == "equal_info_ac" || m == "equal-info-ac") {
     s.kind = eqinfo::method::equal_info_ac;
@@ -560,11 +753,14 @@ chosen settings_from_args(const std::string& command, const parsed_args& a, cons
   return c;
 }
 
-/// Calls f(tokenizer&, model name) with a tokenizer for `s`: the unigram
-/// model (requantised to P) if one was given, else the uniform model.
+/// Calls f(tokenizer&, model name) with a tokenizer for `s`: M1 or the
+/// unigram model (requantised to P) if one was given, else the uniform model.
 template <class F>
 void with_tokenizer(const eqinfo::settings& s, const model_option& model, F&& f) {
-  if (model.unigram && s.kind != eqinfo::method::bytes) {
+  if (model.m1 && s.kind != eqinfo::method::bytes) {
+    eqinfo::tokenizer tok(model.m1->model(s.precision_bits), s);
+    f(tok, "m1");
+  } else if (model.unigram && s.kind != eqinfo::method::bytes) {
     eqinfo::tokenizer tok(model.unigram->with_precision(s.precision_bits), s);
     f(tok, "unigram");
   } else {
@@ -575,9 +771,9 @@ void with_tokenizer(const eqinfo::settings& s, const model_option& model, F&& f)
 
 void model_notes(const eqinfo::settings& s, const model_option& model, const parsed_args& a) {
   if (s.kind == eqinfo::method::bytes) return;
-  if (!model.unigram) {
+  if (!model.given()) {
     note("no --model given: using the uniform model, which compresses nothing (8 bits/byte)");
-  } else if (a.has("precision") && model.unigram->precision_bits() != s.precision_bits) {
+  } else if (model.unigram && a.has("precision") && model.unigram->precision_bits() != s.precision_bits) {
     note("requantising " + model.path + " from P=" + std::to_string(model.unigram->precision_bits()) +
          " to P=" + std::to_string(s.precision_bits));
   }
@@ -609,11 +805,27 @@ std::optional<std::size_t> first_difference(std::span<const std::uint8_t> a, std
   return std::nullopt;
 }
 
+/// --threads N: 0 means all cores (TBB's default), the default is 1.
+unsigned parse_threads(const std::string& command, const parsed_args& a) {
+  if (auto v = a.get("threads")) return static_cast<unsigned>(parse_number(command, "--threads", *v, 0, 4096));
+  return 1;
+}
+
+/// Exact (byte_count) or bare decoding; equal-info windows on `threads`
+/// threads (parallel.hpp: the same bytes and errors) unless threads == 1.
+template <class Tokenizer>
+bytes_t decode_tokens(Tokenizer& tok, std::span<const eqinfo::token_t> tokens, std::optional<std::uint64_t> byte_count,
+                      unsigned threads) {
+  if (threads != 1 && tok.config().kind == eqinfo::method::equal_info_ac)
+    return eqinfo::decode_windows_parallel(tok, tokens, byte_count, threads);
+  return byte_count ? tok.decode(tokens, *byte_count) : tok.decode_bare(tokens);
+}
+
 int cmd_encode(std::span<const std::string> args) {
   const std::string cmd = "encode";
-  const parsed_args a = parse_args(
-      cmd, args,
-      {"method", "window-bits", "token-bits", "precision", "rule", "model", "format", "output", "verify", "progress"});
+  const parsed_args a = parse_args(cmd, args,
+                                   {"method", "window-bits", "token-bits", "precision", "rule", "model", "format",
+                                    "output", "verify", "progress", "threads"});
   if (a.has("help")) {
     std::fputs(help_text(cmd).c_str(), stdout);
     return 0;
@@ -622,6 +834,7 @@ int cmd_encode(std::span<const std::string> args) {
   const std::string in_path = a.positional.empty() ? "-" : a.positional[0];
   const std::string out_path = a.get("output").value_or("-");
   const token_format format = parse_format(cmd, a.get("format").value_or("eqt"));
+  const unsigned threads = parse_threads(cmd, a);
   if (is_stdio(out_path) && isatty(STDOUT_FILENO))
     usage(cmd, "refusing to write binary tokens to a terminal; use -o FILE or a pipe");
 
@@ -635,7 +848,7 @@ int cmd_encode(std::span<const std::string> args) {
   std::size_t token_count = 0;
   with_tokenizer(s, model, [&](auto& tok, const char* model_name) {
     progress_report progress(a.has("progress"), "encoding", "encoded", display_name(in_path), input.size());
-    eqinfo::encoded e = tok.encode(std::span<const std::uint8_t>(input));
+    eqinfo::encoded e = progress.watch(tok, [&] { return tok.encode(std::span<const std::uint8_t>(input)); });
     token_count = e.tokens.size();
     progress.finish(std::to_string(token_count) + " tokens");
     switch (format) {
@@ -650,14 +863,16 @@ int cmd_encode(std::span<const std::string> args) {
         case token_format::eqt: {
           const eqinfo::token_file f = eqinfo::parse_token_file(output, "<verify>");
           eqinfo::check_token_file(tok, f);
-          decoded = tok.decode(f.tokens, f.byte_count);
+          decoded = decode_tokens(tok, f.tokens, f.byte_count, threads);
           break;
         }
         case token_format::raw:
-          decoded = tok.decode(eqinfo::parse_tokens_raw(output, s.token_bits, "<verify>"), input.size());
+          decoded =
+              decode_tokens(tok, eqinfo::parse_tokens_raw(output, s.token_bits, "<verify>"), input.size(), threads);
           break;
         case token_format::npy:
-          decoded = tok.decode(eqinfo::parse_tokens_npy(output, s.token_bits, "<verify>"), input.size());
+          decoded =
+              decode_tokens(tok, eqinfo::parse_tokens_npy(output, s.token_bits, "<verify>"), input.size(), threads);
           break;
       }
     } catch (const eqinfo::error& err) {
@@ -676,7 +891,7 @@ int cmd_encode(std::span<const std::string> args) {
   if (format != token_format::eqt) {
     std::string decode_cmd = "eqinfo decode --format " + std::string(format == token_format::raw ? "raw" : "npy") +
                              " " + settings_options(s, c.static_ac);
-    if (model.unigram && s.kind != eqinfo::method::bytes) decode_cmd += " --model " + shell_quote(model.path);
+    if (model.given() && s.kind != eqinfo::method::bytes) decode_cmd += " --model " + shell_quote(model.path);
     decode_cmd += " --bytes " + std::to_string(input.size()) + " " +
                   (is_stdio(out_path) ? std::string("TOKENS") : shell_quote(out_path));
     std::fprintf(stderr, "eqinfo: wrote %zu tokens (%s) for %zu bytes; the file holds no settings.\n", token_count,
@@ -693,7 +908,7 @@ int cmd_decode(std::span<const std::string> args) {
   const std::string cmd = "decode";
   const parsed_args a = parse_args(cmd, args,
                                    {"method", "window-bits", "token-bits", "precision", "rule", "model", "format",
-                                    "output", "bytes", "bare", "progress"});
+                                    "output", "bytes", "bare", "progress", "threads"});
   if (a.has("help")) {
     std::fputs(help_text(cmd).c_str(), stdout);
     return 0;
@@ -704,6 +919,7 @@ int cmd_decode(std::span<const std::string> args) {
   const std::string out_path = a.get("output").value_or("-");
   if (is_stdio(in_path) && isatty(STDIN_FILENO)) usage(cmd, "no input: give a token file or pipe tokens in");
   const bool bare = a.has("bare");
+  const unsigned threads = parse_threads(cmd, a);
   std::optional<std::uint64_t> byte_count;
   if (auto v = a.get("bytes"))
     byte_count = parse_number(cmd, "--bytes", *v, 0, std::numeric_limits<std::uint64_t>::max());
@@ -744,10 +960,11 @@ int cmd_decode(std::span<const std::string> args) {
       if (!a.has("precision")) merged.values["precision"] = std::to_string(file.config.precision_bits);
       if (!a.has("rule")) merged.values["rule"] = rule_name(file.config.rule);
       if (merged.get("method") == "static-ac" && !model.unigram)
-        usage(cmd, "--method static-ac needs a unigram model: --model FILE");
+        usage(cmd, model.m1 ? "--method static-ac needs a unigram model; with an M1 model use --method ac"
+                            : "--method static-ac needs a unigram model: --model FILE");
       s = settings_from_args(cmd, merged, model, true).config;
     }
-    if (s.kind != eqinfo::method::bytes && !model.unigram &&
+    if (s.kind != eqinfo::method::bytes && !model.given() &&
         file.model_fingerprint != eqinfo::uniform_model(s.precision_bits).fingerprint())
       throw eqinfo::error(eqinfo::errc::settings_mismatch,
                           name + ": the tokens were made with the model with fingerprint " +
@@ -756,7 +973,9 @@ int cmd_decode(std::span<const std::string> args) {
     with_tokenizer(s, model, [&](auto& tok, const char*) {
       eqinfo::check_token_file(tok, file);
       progress_report progress(a.has("progress"), "decoding", "decoded", name, file.byte_count);
-      output = bare ? tok.decode_bare(file.tokens) : tok.decode(file.tokens, file.byte_count);
+      output = progress.watch(tok, [&] {
+        return decode_tokens(tok, file.tokens, bare ? std::nullopt : std::optional(file.byte_count), threads);
+      });
       progress.finish(std::to_string(output.size()) + " bytes");
     });
   } else {
@@ -769,7 +988,7 @@ int cmd_decode(std::span<const std::string> args) {
                                                      : eqinfo::parse_tokens_npy(data, s.token_bits, name);
     with_tokenizer(s, model, [&](auto& tok, const char*) {
       progress_report progress(a.has("progress"), "decoding", "decoded", name, bare ? data.size() : *byte_count);
-      output = bare ? tok.decode_bare(tokens) : tok.decode(tokens, *byte_count);
+      output = progress.watch(tok, [&] { return decode_tokens(tok, tokens, byte_count, threads); });
       progress.finish(std::to_string(output.size()) + " bytes");
     });
   }
@@ -788,15 +1007,17 @@ struct measurement {
   std::uint64_t tokens = 0;
 };
 
-measurement measure(const eqinfo::settings& s, bool static_ac, const model_option& model, const bytes_t& input) {
+/// Encodes `input` (unless `tokens` is already known) and describes the result.
+measurement measure(const eqinfo::settings& s, bool static_ac, const model_option& model, const bytes_t& input,
+                    std::optional<std::uint64_t> tokens = std::nullopt) {
   measurement m;
   m.config = s;
   m.bytes = input.size();
   with_tokenizer(s, model, [&](auto& tok, const char* model_name) {
     m.model = model_name;
-    m.tokens = tok.encode(std::span<const std::uint8_t>(input)).tokens.size();
+    m.tokens = tokens ? *tokens : tok.encode(std::span<const std::uint8_t>(input)).tokens.size();
   });
-  m.label = method_name(s, static_ac);
+  m.label = method_name(s, static_ac && model.unigram);
   if (s.kind == eqinfo::method::equal_info_ac)
     m.label += " b=" + std::to_string(s.window_bits) + " N=" + std::to_string(s.token_bits);
   else if (s.kind == eqinfo::method::ac)
@@ -851,13 +1072,14 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 
 int cmd_stats(std::span<const std::string> args) {
   const std::string cmd = "stats";
-  const parsed_args a =
-      parse_args(cmd, args, {"method", "window-bits", "token-bits", "precision", "rule", "model", "all", "progress"});
+  const parsed_args a = parse_args(
+      cmd, args, {"method", "window-bits", "token-bits", "precision", "rule", "model", "all", "progress", "threads"});
   if (a.has("help")) {
     std::fputs(help_text(cmd).c_str(), stdout);
     return 0;
   }
   if (a.positional.empty()) usage(cmd, "no input files");
+  const unsigned threads = parse_threads(cmd, a);
   const model_option model = load_model(a);
   const chosen c = settings_from_args(cmd, a, model);
   const bool all = a.has("all");
@@ -878,8 +1100,8 @@ int cmd_stats(std::span<const std::string> args) {
     s = eqinfo::settings{};
     s.kind = eqinfo::method::ac;
     s.precision_bits = p;
-    configs.emplace_back(s, false);  // with the uniform model, see below
-    if (model.unigram) configs.emplace_back(s, true);
+    configs.emplace_back(s, false);                    // with the uniform model, see below
+    if (model.given()) configs.emplace_back(s, true);  // static-ac, or ac with M1
     for (unsigned b : {16u, 32u, 64u, 128u})
       for (unsigned n : {16u, 8u}) {
         eqinfo::settings e;
@@ -892,18 +1114,50 @@ int cmd_stats(std::span<const std::string> args) {
       }
   }
   const model_option no_model;
+  // In --all, plain 'ac' is the uniform-model baseline; static-ac (or ac with
+  // M1) and equal-info use --model when given.
+  auto model_for = [&](std::size_t i) -> const model_option& {
+    const auto& [s, static_ac] = configs[i];
+    return all && s.kind == eqinfo::method::ac && !static_ac ? no_model : model;
+  };
+
+  // --threads: every (file, configuration) encoding at once, in parallel
+  // (all files in memory); otherwise file by file.
+  std::vector<bytes_t> inputs;
+  std::vector<std::uint64_t> token_counts;  // [file * configs.size() + config]
+  if (threads != 1) {
+    for (const std::string& path : a.positional) inputs.push_back(read_input(path));
+    const std::size_t n = inputs.size() * configs.size();
+    token_counts.resize(n);
+    std::vector<std::exception_ptr> errors(n);
+    eqinfo::detail::parallel::run_in_arena(threads, [&] {
+      tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 1), [&](const tbb::blocked_range<std::size_t>& r) {
+        for (std::size_t k = r.begin(); k != r.end(); ++k) {
+          try {
+            const std::size_t i = k % configs.size();
+            with_tokenizer(configs[i].first, model_for(i), [&](auto& tok, const char*) {
+              token_counts[k] = tok.encode(std::span<const std::uint8_t>(inputs[k / configs.size()])).tokens.size();
+            });
+          } catch (...) {
+            errors[k] = std::current_exception();
+          }
+        }
+      });
+    });
+    for (const auto& e : errors)
+      if (e) std::rethrow_exception(e);
+  }
 
   std::vector<std::vector<std::string>> rows;
   std::vector<measurement> totals(configs.size());
   if (!all) {
-    std::printf("# %s\n", describe(c.config, c.config.kind == eqinfo::method::bytes ? "none"
-                                             : model.unigram                        ? "unigram"
-                                                                                    : "uniform")
-                              .c_str());
+    std::printf("# %s\n",
+                describe(c.config, c.config.kind == eqinfo::method::bytes ? "none" : model_kind(model)).c_str());
     rows.push_back({"file", "bytes", "tokens", "bytes/token", "bits/byte", "windows", "bytes/window"});
   }
-  for (const std::string& path : a.positional) {
-    const bytes_t input = read_input(path);
+  for (std::size_t f = 0; f < a.positional.size(); ++f) {
+    const std::string& path = a.positional[f];
+    const bytes_t input = threads != 1 ? std::move(inputs[f]) : read_input(path);
     const std::string name = display_name(path);
     progress_report progress(a.has("progress"), "measuring", "measured", name, input.size());
     if (all) {
@@ -912,10 +1166,8 @@ int cmd_stats(std::span<const std::string> args) {
     }
     for (std::size_t i = 0; i < configs.size(); ++i) {
       const auto& [s, static_ac] = configs[i];
-      // In --all, plain 'ac' is the uniform-model baseline; static-ac and
-      // equal-info use --model when given.
-      const bool uniform_only = all && s.kind == eqinfo::method::ac && !static_ac;
-      const measurement m = measure(s, static_ac, uniform_only ? no_model : model, input);
+      const measurement m = measure(s, static_ac, model_for(i), input,
+                                    threads != 1 ? std::optional(token_counts[f * configs.size() + i]) : std::nullopt);
       totals[i].label = m.label;
       totals[i].model = m.model;
       totals[i].config = s;
@@ -1008,6 +1260,129 @@ int cmd_train_unigram(std::span<const std::string> args) {
 }
 
 // ---------------------------------------------------------------------------
+// M1 model files: m1-random, m1-seal, m1-dump
+
+int cmd_m1_random(std::span<const std::string> args) {
+  const std::string cmd = "m1-random";
+  const parsed_args a =
+      parse_args(cmd, args, {"layers", "d-model", "heads", "head-dim", "d-ff", "context", "seed", "output"});
+  if (a.has("help")) {
+    std::fputs(help_text(cmd).c_str(), stdout);
+    return 0;
+  }
+  if (!a.positional.empty()) usage(cmd, "unexpected argument '" + a.positional[0] + "'");
+  if (!a.has("output")) usage(cmd, "no output file: give -o OUT");
+  eqinfo::transformer_config c;
+  auto field = [&](const char* option, unsigned& value, std::uint64_t min, std::uint64_t max) {
+    if (auto v = a.get(option))
+      value = static_cast<unsigned>(parse_number(cmd, std::string("--") + option, *v, min, max));
+  };
+  field("layers", c.layers, 1, 256);
+  field("d-model", c.d_model, 1, 16384);
+  field("heads", c.heads, 1, 256);
+  field("head-dim", c.head_dim, 1, 1024);
+  field("d-ff", c.d_ff, 1, 65536);
+  field("context", c.context, 2, 65536);
+  const std::uint64_t seed =
+      a.has("seed") ? parse_number(cmd, "--seed", *a.get("seed"), 0, std::numeric_limits<std::uint64_t>::max()) : 1;
+  const auto weights = eqinfo::transformer_weights::random(c, seed);
+  const std::string out = *a.get("output");
+  const auto bytes = eqinfo::serialize_m1(weights);
+  write_output(out, as_bytes(bytes));
+  const eqinfo::m1_file file = eqinfo::parse_m1(bytes, "<m1-random>", false);
+  std::fprintf(stderr, "eqinfo: wrote %s: M1 %s, random weights (seed %llu), %zu bytes, fingerprint %s\n",
+               is_stdio(out) ? "<stdout>" : out.c_str(), c.to_json().c_str(), static_cast<unsigned long long>(seed),
+               bytes.size(), eqinfo::detail::hex32(file.fingerprint).c_str());
+  note("the file has no self-test vectors; add them with 'eqinfo m1-seal'");
+  return 0;
+}
+
+int cmd_m1_seal(std::span<const std::string> args) {
+  const std::string cmd = "m1-seal";
+  const parsed_args a = parse_args(cmd, args, {"input", "output"});
+  if (a.has("help")) {
+    std::fputs(help_text(cmd).c_str(), stdout);
+    return 0;
+  }
+  if (a.positional.size() != 1) usage(cmd, "give exactly one MODEL file");
+  if (!a.has("output")) usage(cmd, "no output file: give -o OUT");
+  const std::string& path = a.positional[0];
+  const bytes_t data = read_input(path);
+  if (!looks_like_safetensors(data)) usage(cmd, display_name(path) + " is not an M1 model file (safetensors)");
+  // Its old self-tests are being replaced: do not run them.
+  const eqinfo::m1_file file =
+      eqinfo::parse_m1(std::span<const unsigned char>(data.data(), data.size()), display_name(path), false);
+
+  std::vector<std::vector<std::uint8_t>> inputs;
+  for (const char* text : {"", "a", "Hello, world!", "The quick brown fox jumps over the lazy dog.\n",
+                           "eqinfo: arithmetic coding with equal-info windows; M1 self-test 0123456789"})
+    inputs.emplace_back(text, text + std::strlen(text));
+  std::vector<std::uint8_t> binary;
+  for (unsigned i = 0; i < 48; ++i) binary.push_back(static_cast<std::uint8_t>(i * 37 + 11));
+  inputs.push_back(std::move(binary));
+  if (auto files = a.lists.find("input"); files != a.lists.end())
+    for (const std::string& f : files->second) {
+      bytes_t bytes = read_input(f);
+      if (bytes.size() > 4096) bytes.resize(4096);
+      inputs.push_back(std::move(bytes));
+    }
+  eqinfo::settings equal_info;  // EqualInfoAC b=16 N=16 P=16, rule delay
+  equal_info.kind = eqinfo::method::equal_info_ac;
+  equal_info.window_bits = 16;
+  equal_info.token_bits = 16;
+  equal_info.precision_bits = 16;
+  equal_info.rule = eqinfo::window_rule::delay;
+  eqinfo::settings ac;
+  ac.kind = eqinfo::method::ac;
+  ac.token_bits = 16;
+  ac.precision_bits = 16;
+  const auto tests = eqinfo::make_m1_self_tests(file.weights, inputs, {equal_info, ac});
+  const auto bytes = eqinfo::serialize_m1(*file.weights, tests);
+  const std::string out = *a.get("output");
+  write_output(out, as_bytes(bytes));
+  std::size_t tokens = 0;
+  for (const auto& t : tests) tokens += t.tokens.size();
+  std::fprintf(stderr,
+               "eqinfo: wrote %s: %zu self-test vectors (%zu inputs x 2 settings, %zu tokens), fingerprint %s\n",
+               is_stdio(out) ? "<stdout>" : out.c_str(), tests.size(), inputs.size(), tokens,
+               eqinfo::detail::hex32(file.fingerprint).c_str());
+  return 0;
+}
+
+int cmd_m1_dump(std::span<const std::string> args) {
+  const std::string cmd = "m1-dump";
+  const parsed_args a = parse_args(cmd, args, {});
+  if (a.has("help")) {
+    std::fputs(help_text(cmd).c_str(), stdout);
+    return 0;
+  }
+  if (a.positional.size() != 3) usage(cmd, "give MODEL INPUT OUT.f32");
+  const std::string& model_path = a.positional[0];
+  const bytes_t data = read_input(model_path);
+  if (!looks_like_safetensors(data)) usage(cmd, display_name(model_path) + " is not an M1 model file (safetensors)");
+  const eqinfo::m1_file file =
+      eqinfo::parse_m1(std::span<const unsigned char>(data.data(), data.size()), display_name(model_path));
+  const bytes_t input = read_input(a.positional[1]);
+  eqinfo::m1_model model = file.model(16);  // the precision only affects the CDF, not the probabilities
+  model.reset();
+  std::vector<unsigned char> out;
+  out.reserve(input.size() * 256 * 4);
+  for (std::uint8_t byte : input) {
+    (void)model.predict();
+    const std::span<const float> p = model.last_probabilities();  // exp(l - max), not normalised
+    double sum = 0;
+    for (float x : p) sum += static_cast<double>(x);
+    for (float x : p) {
+      const auto bits = std::bit_cast<std::uint32_t>(static_cast<float>(static_cast<double>(x) / sum));
+      for (int k = 0; k < 4; ++k) out.push_back(static_cast<unsigned char>(bits >> (8 * k)));
+    }
+    model.update(byte);
+  }
+  write_output(a.positional[2], as_bytes(out));
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
 
 int run(std::span<const std::string> args) {
   if (args.empty()) usage("", "no command given");
@@ -1027,7 +1402,8 @@ int run(std::span<const std::string> args) {
       return 0;
     }
     const std::string& topic = rest[0];
-    if (topic != "encode" && topic != "decode" && topic != "stats" && topic != "train-unigram")
+    if (topic != "encode" && topic != "decode" && topic != "stats" && topic != "train-unigram" &&
+        topic != "m1-random" && topic != "m1-seal" && topic != "m1-dump")
       usage("", "no help for unknown command '" + topic + "'");
     std::fputs(help_text(topic).c_str(), stdout);
     return 0;
@@ -1036,6 +1412,9 @@ int run(std::span<const std::string> args) {
   if (command == "decode") return cmd_decode(rest);
   if (command == "stats") return cmd_stats(rest);
   if (command == "train-unigram") return cmd_train_unigram(rest);
+  if (command == "m1-random") return cmd_m1_random(rest);
+  if (command == "m1-seal") return cmd_m1_seal(rest);
+  if (command == "m1-dump") return cmd_m1_dump(rest);
   if (!command.empty() && command[0] == '-') usage("", "unknown option '" + command + "'");
   usage("", "unknown command '" + command + "'");
 }

@@ -162,7 +162,10 @@ struct transformer_config {
 /// (computed once, stored in the model file; never at inference time).
 inline std::int32_t relative_position_bucket(unsigned n, unsigned buckets, unsigned max_distance) {
   const unsigned max_exact = buckets / 2;
-  if (n < max_exact || max_exact == 0) return static_cast<std::int32_t>(std::min(n, buckets - 1));
+  // (max_distance <= max_exact is rejected by transformer_config::validate;
+  // without the guard the formula below would divide by log(1) = 0.)
+  if (n < max_exact || max_exact == 0 || max_distance <= max_exact)
+    return static_cast<std::int32_t>(std::min(n, buckets - 1));
   const double scaled = std::log(static_cast<double>(n) / max_exact) /
                         std::log(static_cast<double>(max_distance) / max_exact) * (buckets - max_exact);
   const double bucket = max_exact + std::floor(scaled);

@@ -299,13 +299,15 @@ std::size_t encode_window(M& model, std::span<const std::uint8_t> rest, const se
 /// (e.g. 't' alone where the encoder packs "th") is not a stream it writes,
 /// and accepting it would break the one-to-one map between bytes and tokens.
 /// Re-cuts the decoded bytes window by window (one encoder pass) and throws
-/// errc::corrupt_stream naming the first window that differs.
+/// errc::corrupt_stream naming the first window that differs. Windows are
+/// checked independently: [first, last) checks only those (parallel.hpp).
 template <class M>
 void check_canonical_cuts(M& model, std::span<const std::uint8_t> out, std::span<const std::size_t> starts,
-                          const bit_vector& bits, const settings& s) {
+                          const bit_vector& bits, const settings& s, std::size_t first = 0,
+                          std::size_t last = static_cast<std::size_t>(-1)) {
   window_scratch scratch;
   const std::size_t b = s.window_bits;
-  for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
+  for (std::size_t i = first; i + 1 < starts.size() && i < last; ++i) {
     const std::size_t k = encode_window(model, out.subspan(starts[i]), s, scratch, cut_policy::by_rule);
     bool same = k == starts[i + 1] - starts[i];
     for (std::size_t at = 0; same && at < b; at += 64) {

@@ -242,6 +242,31 @@ expect_ok "encode --verify empty" "$EQ" encode --verify -o v.tok empty.bin
 grep -q "^verified: 0 bytes round-trip$" "$T/err" || fail "encode --verify of empty input"
 
 # ---------------------------------------------------------------------------
+# Progress on a 5 MiB input: stderr is not a terminal here, so one line per
+# 10 % (bytes done/total, percent, MB/s, ETA), automatic above 4 MiB.
+
+: >big.txt
+while [[ $(wc -c <big.txt) -lt 5242880 ]]; do cat text.txt >>big.txt; done
+head -c 5242880 big.txt >big5.txt
+expect_ok "encode --progress" "$EQ" encode --method static-ac --model en.ug --progress -o big.eqt big5.txt
+if [[ $rc -eq 0 ]]; then
+  lines=$(grep -c '^eqinfo: encoding big5\.txt: [0-9.]*/5\.24 MB ([0-9]* %), [0-9.]* MB/s, ETA [0-9.]* s$' "$T/err" || true)
+  [[ $lines -ge 5 && $lines -le 10 ]] || fail "encode --progress: $lines progress lines (expected 5..10)"
+  percents=$(sed -n 's/^eqinfo: encoding big5\.txt: .* (\([0-9]*\) %).*/\1/p' "$T/err" | tr '\n' ' ')
+  sort -n -c <(tr ' ' '\n' <<<"$percents" | sed '/^$/d') 2>/dev/null || fail "encode --progress: percents not monotone: $percents"
+  grep -q '^eqinfo: encoded big5\.txt: 5\.24 MB/5\.24 MB, [0-9]* tokens in' "$T/err" || fail "encode --progress: no final line"
+  grep -q $'\r' "$T/err" && fail "encode --progress: carriage returns although stderr is not a terminal"
+fi
+expect_ok "decode, progress automatic above 4 MiB" "$EQ" decode --model en.ug -o big.out big.eqt
+if [[ $rc -eq 0 ]]; then
+  expect_same "round trip of the 5 MiB input" big5.txt big.out
+  grep -q '^eqinfo: decoding big\.eqt: [0-9.]*/5\.24 MB ([0-9]* %)' "$T/err" || fail "decode of 5 MiB: no progress line"
+fi
+expect_ok "encode of a small input" "$EQ" encode --model en.ug -o small.eqt text.txt
+grep -q "encoding" "$T/err" && fail "encode of a small input without --progress prints progress"
+rm -f big.txt big5.txt big.eqt big.out
+
+# ---------------------------------------------------------------------------
 # --bare
 
 expect_ok "decode --bare bytes" "$EQ" encode --method bytes -o b.eqt text.txt
@@ -353,6 +378,76 @@ expect_fail "unwritable output" 1 "cannot open for writing" "$EQ" encode -o no-s
 expect_fail "bad model file" 1 "bad_magic" "$EQ" encode --model text.txt -o x.eqt text.txt
 head -c 100 en.ug >short.ug
 expect_fail "truncated model file" 1 "bad_model_file" "$EQ" encode --model short.ug -o x.eqt text.txt
+
+# ---------------------------------------------------------------------------
+# M1 model files (a tiny config, so that this stays fast): m1-random ->
+# m1-seal -> encode/decode round trips; damaged files fail cleanly; --threads
+# gives the same tokens and bytes; m1-dump writes [n, 256] distributions.
+
+m1_tiny=(--layers 1 --d-model 16 --heads 2 --head-dim 8 --d-ff 32 --context 64)
+head -c 3000 text.txt >m1in.txt
+expect_ok "m1-random" "$EQ" m1-random "${m1_tiny[@]}" --seed 5 -o tiny.m1
+grep -q "m1-seal" "$T/err" || fail "m1-random does not suggest m1-seal"
+expect_ok "m1-random, another seed" "$EQ" m1-random "${m1_tiny[@]}" --seed 6 -o other.m1
+expect_ok "m1-seal" "$EQ" m1-seal tiny.m1 -o sealed.m1 --input m1in.txt --input one.bin
+grep -q "self-test vectors" "$T/err" || fail "m1-seal does not report its self-test vectors"
+grep -q '"self_test"' sealed.m1 || fail "m1-seal wrote no self_test metadata"
+for m in "equal-info" "ac" "equal-info -b 32 -N 8"; do
+  # shellcheck disable=SC2086  # $m is deliberately word-split
+  expect_ok "encode with M1 ($m)" "$EQ" encode --model sealed.m1 --method $m -o m1.eqt m1in.txt
+  [[ $rc -eq 0 ]] || continue
+  expect_ok "decode with M1 ($m)" "$EQ" decode --model sealed.m1 -o m1.out m1.eqt
+  [[ $rc -eq 0 ]] && expect_same "M1 round trip ($m)" m1in.txt m1.out
+  expect_ok "decode --threads 2 with M1 ($m)" "$EQ" decode --model sealed.m1 --threads 2 -o m1.out2 m1.eqt
+  [[ $rc -eq 0 ]] && expect_same "M1 round trip, --threads 2 ($m)" m1in.txt m1.out2
+  expect_fail "M1 tokens without the model ($m)" 1 "settings_mismatch" "$EQ" decode -o m1.out m1.eqt
+  expect_fail "M1 tokens with another model ($m)" 1 "settings_mismatch" "$EQ" decode --model other.m1 -o m1.out m1.eqt
+done
+expect_fail "M1 tokens with a unigram model" 1 "settings_mismatch" "$EQ" decode --model en.ug -o m1.out m1.eqt
+# The unsealed file has the same tensors, hence the same fingerprint.
+expect_ok "encode with the unsealed M1" "$EQ" encode --model tiny.m1 -o m1u.eqt m1in.txt
+expect_ok "encode with the sealed M1" "$EQ" encode --model sealed.m1 -o m1s.eqt m1in.txt
+[[ $rc -eq 0 ]] && expect_same "unsealed and sealed M1 give the same token file" m1u.eqt m1s.eqt
+expect_ok "encode --verify --threads 2 with M1" "$EQ" encode --model sealed.m1 --verify --threads 2 -o m1v.eqt m1in.txt
+[[ $rc -eq 0 ]] && expect_same "--threads 2 gives identical tokens" m1s.eqt m1v.eqt
+expect_ok "encode with M1, raw" "$EQ" encode --model sealed.m1 --format raw -o m1.raw m1in.txt
+grep -q -e "--model sealed.m1" "$T/err" || fail "encode --format raw with M1: the printed command lacks --model"
+expect_ok "stats --all with M1" "$EQ" stats --all --model sealed.m1 m1in.txt one.bin
+cp "$T/out" stats1.txt
+expect_ok "stats --all --threads 2 with M1" "$EQ" stats --all --threads 2 --model sealed.m1 m1in.txt one.bin
+[[ $rc -eq 0 ]] && expect_same "stats --threads 2 gives the same numbers" stats1.txt "$T/out"
+grep -q "^ac N=16  *m1 " stats1.txt || fail "stats --all with M1 lacks the 'ac ... m1' row"
+expect_fail "static-ac with M1" 2 "with an M1 model use --method ac" \
+  "$EQ" encode --method static-ac --model sealed.m1 -o x.eqt m1in.txt
+
+# Damaged model files: exit 1 with the reason.
+head -c 2000 sealed.m1 >trunc.m1
+expect_fail "truncated M1 file (header)" 1 "truncated" "$EQ" encode --model trunc.m1 -o x.eqt m1in.txt
+head -c $(($(wc -c <sealed.m1) - 100)) sealed.m1 >trunc2.m1
+expect_fail "truncated M1 file (tensors)" 1 "truncated" "$EQ" encode --model trunc2.m1 -o x.eqt m1in.txt
+size=$(wc -c <sealed.m1)
+cp sealed.m1 flip.m1
+# Flip one bit of a byte near the end (inside the tensor data).
+byte=$(od -An -tu1 -j $((size - 7)) -N1 flip.m1 | tr -d ' ')
+printf "$(printf '\\%03o' $((byte ^ 1)))" | dd of=flip.m1 bs=1 seek=$((size - 7)) conv=notrunc status=none
+cmp -s sealed.m1 flip.m1 && fail "could not flip a byte of the M1 file"
+expect_fail "M1 file with a flipped tensor byte" 1 "checksum" "$EQ" encode --model flip.m1 -o x.eqt m1in.txt
+expect_fail "m1-seal of a unigram file" 2 "not an M1 model file" "$EQ" m1-seal en.ug -o x.m1
+expect_fail "m1-seal without -o" 2 "-o OUT" "$EQ" m1-seal tiny.m1
+expect_fail "m1-random without -o" 2 "-o OUT" "$EQ" m1-random "${m1_tiny[@]}"
+expect_fail "m1-random, bad layers" 2 "whole number" "$EQ" m1-random --layers 0 -o x.m1
+
+# m1-dump: float32 [n, 256], rows summing to 1.
+expect_ok "m1-dump" "$EQ" m1-dump sealed.m1 m1in.txt probs.f32
+[[ $rc -eq 0 && $(wc -c <probs.f32) -eq $((3000 * 256 * 4)) ]] || fail "m1-dump wrote $(wc -c <probs.f32 2>/dev/null) bytes, expected $((3000 * 256 * 4))"
+expect_ok "m1-dump of an empty input" "$EQ" m1-dump sealed.m1 empty.bin probs0.f32
+[[ $rc -eq 0 && ! -s probs0.f32 ]] || fail "m1-dump of an empty input is not empty"
+expect_fail "m1-dump usage" 2 "MODEL INPUT OUT.f32" "$EQ" m1-dump sealed.m1 m1in.txt
+for topic in m1-random m1-seal m1-dump; do
+  expect_ok "help $topic" "$EQ" help "$topic"
+  grep -q "usage: eqinfo $topic" "$T/out" || fail "help $topic"
+done
+rm -f tiny.m1 other.m1 sealed.m1 trunc.m1 trunc2.m1 flip.m1 probs.f32 probs0.f32 m1*.eqt m1.out m1.out2 m1.raw m1in.txt stats1.txt
 
 # ---------------------------------------------------------------------------
 # Usage errors: exit 2 with a hint

@@ -16,6 +16,7 @@ using eqinfo::errc;
 using eqinfo::m1_model;
 using eqinfo::transformer_config;
 using eqinfo::transformer_weights;
+using eqinfo_test::code_of;
 
 namespace {
 
@@ -32,16 +33,6 @@ transformer_config tiny_config() {
 
 std::shared_ptr<const transformer_weights> tiny_weights(std::uint64_t seed = 11) {
   return std::make_shared<const transformer_weights>(transformer_weights::random(tiny_config(), seed));
-}
-
-errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const eqinfo::error& e) {
-    return e.code();
-  }
-  FAIL("expected an eqinfo::error");
-  return errc::invalid_argument;
 }
 
 std::vector<cdf_table> one_at_a_time(m1_model m, std::span<const std::uint8_t> bytes) {

@@ -11,6 +11,7 @@
 
 using eqinfo::cdf_table;
 using eqinfo::errc;
+using eqinfo_test::code_of;
 
 namespace {
 
@@ -19,16 +20,6 @@ bool valid(const cdf_table& cdf, unsigned precision) {
   for (std::size_t i = 0; i < 256; ++i)
     if (cdf[i] >= cdf[i + 1]) return false;
   return true;
-}
-
-errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const eqinfo::error& e) {
-    return e.code();
-  }
-  FAIL("expected an eqinfo::error");
-  return errc::invalid_argument;
 }
 
 struct no_update {

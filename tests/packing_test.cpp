@@ -9,18 +9,7 @@
 using eqinfo::bit_vector;
 using eqinfo::errc;
 using eqinfo::token_t;
-
-namespace {
-errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const eqinfo::error& e) {
-    return e.code();
-  }
-  FAIL("expected an eqinfo::error");
-  return errc::invalid_argument;
-}
-}  // namespace
+using eqinfo_test::code_of;
 
 TEST_CASE("bits pack into N-bit tokens MSB first and back", "[packing]") {
   const unsigned n = GENERATE(range(1u, 25u));

@@ -8,12 +8,24 @@
 #include <array>
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace eqinfo_test {
+
+/// The errc of the eqinfo::error that `f` throws; any other outcome fails
+/// the calling test (Catch's FAIL is caught by the caller's REQUIRE).
+inline eqinfo::errc code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const eqinfo::error& e) {
+    return e.code();
+  }
+  throw std::logic_error("expected an eqinfo::error, but nothing was thrown");
+}
 
 /// splitmix64: a fixed, portable sequence for a seed.
 struct rng {

@@ -12,6 +12,7 @@ using eqinfo::method;
 using eqinfo::settings;
 using eqinfo::token_t;
 using eqinfo::window_rule;
+using eqinfo_test::code_of;
 
 namespace {
 
@@ -61,16 +62,6 @@ std::string describe(const settings& s) {
   return std::string(eqinfo::to_string(s.kind)) + " b=" + std::to_string(s.window_bits) +
          " N=" + std::to_string(s.token_bits) + " P=" + std::to_string(s.precision_bits) + " " +
          std::string(eqinfo::to_string(s.rule));
-}
-
-errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const eqinfo::error& e) {
-    return e.code();
-  }
-  FAIL("expected an eqinfo::error");
-  return errc::invalid_argument;
 }
 
 }  // namespace

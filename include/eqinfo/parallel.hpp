@@ -159,24 +159,13 @@ std::vector<std::uint8_t> decode_windows_parallel(const tokenizer<Model>& protot
     throw error(errc::truncated_tokens, std::to_string(tokens.size()) + " tokens is not a whole number of " +
                                             std::to_string(s.tokens_per_window()) + "-token windows");
   const bit_vector bits = unpack_tokens(tokens, s.token_bits);
-  s.validate();
-  if (prototype.model().precision_bits() != s.precision_bits)
-    throw error(errc::settings_mismatch, "model precision_bits " + std::to_string(prototype.model().precision_bits()) +
-                                             " differs from settings precision_bits " +
-                                             std::to_string(s.precision_bits));
+  detail::check_model_precision(prototype.model().precision_bits(), s);
   const std::size_t b = s.window_bits;
-  if (bits.size() % b != 0)
-    throw error(errc::truncated_tokens,
-                std::to_string(bits.size()) + " bits is not a whole number of " + std::to_string(b) + "-bit windows");
-  const std::size_t windows = bits.size() / b;
+  const std::size_t windows = detail::window_count(bits, s);
   if (byte_count && (windows == 0) != (*byte_count == 0))
     throw error(errc::corrupt_stream,
                 std::to_string(windows) + " windows cannot hold " + std::to_string(*byte_count) + " bytes");
-  const auto where = [&](std::size_t i) {
-    const std::size_t per = s.tokens_per_window();
-    return "window " + std::to_string(i) + " (tokens " + std::to_string(i * per) + ".." +
-           std::to_string(i * per + per - 1) + ")";
-  };
+  const auto where = [&](std::size_t i) { return detail::window_name(i, s); };
 
   // Every window but the final one (with a byte count), by the rule, in
   // chunks of consecutive windows. A chunk stops at its first window the

@@ -58,11 +58,7 @@ class tokenizer {
   /// Throws errc::invalid_settings, or errc::settings_mismatch if the model's
   /// precision differs from s.precision_bits.
   tokenizer(Model model, settings s) : model_(std::move(model)), settings_(s) {
-    settings_.validate();
-    if (settings_.kind != method::bytes && model_.precision_bits() != settings_.precision_bits)
-      throw error(errc::settings_mismatch, "model precision_bits " + std::to_string(model_.precision_bits()) +
-                                               " differs from settings precision_bits " +
-                                               std::to_string(settings_.precision_bits));
+    detail::check_model_precision(model_.precision_bits(), settings_);
   }
 
   const settings& config() const noexcept { return settings_; }

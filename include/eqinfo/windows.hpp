@@ -294,6 +294,32 @@ std::size_t encode_window(M& model, std::span<const std::uint8_t> rest, const se
   return k;
 }
 
+/// Validates `s` and that the model codes at its precision.
+/// Throws errc::invalid_settings or errc::settings_mismatch.
+inline void check_model_precision(unsigned model_precision, const settings& s) {
+  s.validate();
+  if (s.kind != method::bytes && model_precision != s.precision_bits)
+    throw error(errc::settings_mismatch, "model precision_bits " + std::to_string(model_precision) +
+                                             " differs from settings precision_bits " +
+                                             std::to_string(s.precision_bits));
+}
+
+/// Number of b-bit windows in `bits`; throws errc::truncated_tokens for a partial one.
+inline std::size_t window_count(const bit_vector& bits, const settings& s) {
+  const std::size_t b = s.window_bits;
+  if (bits.size() % b != 0)
+    throw error(errc::truncated_tokens,
+                std::to_string(bits.size()) + " bits is not a whole number of " + std::to_string(b) + "-bit windows");
+  return bits.size() / b;
+}
+
+/// "window 3 (tokens 6..7)", for error messages.
+inline std::string window_name(std::size_t i, const settings& s) {
+  const std::size_t per = s.tokens_per_window();
+  return "window " + std::to_string(i) + " (tokens " + std::to_string(i * per) + ".." +
+         std::to_string(i * per + per - 1) + ")";
+}
+
 /// Exact decoding also requires the encoder's own cuts: a window that the
 /// rule reads back correctly but that the encoder would have cut elsewhere
 /// (e.g. 't' alone where the encoder packs "th") is not a stream it writes,
@@ -315,10 +341,7 @@ void check_canonical_cuts(M& model, std::span<const std::uint8_t> out, std::span
       same = scratch.window.read(at, n) == bits.read(i * b + at, n);
     }
     if (!same) {
-      const std::size_t per = s.tokens_per_window();
-      throw error(errc::corrupt_stream, "window " + std::to_string(i) + " (tokens " + std::to_string(i * per) + ".." +
-                                            std::to_string(i * per + per - 1) + ") decodes to " +
-                                            std::to_string(starts[i + 1] - starts[i]) +
+      throw error(errc::corrupt_stream, window_name(i, s) + " decodes to " + std::to_string(starts[i + 1] - starts[i]) +
                                             " bytes, but the encoder cuts those bytes after " + std::to_string(k) +
                                             ": not a token stream this encoder writes");
     }
@@ -341,11 +364,7 @@ template <byte_model M>
 bit_vector encode_equal_info(M& model, std::span<const std::uint8_t> bytes, const settings& s,
                              window_stats* stats = nullptr, detail::cut_policy policy = detail::cut_policy::by_rule,
                              detail::progress_meter* progress = nullptr) {
-  s.validate();
-  if (model.precision_bits() != s.precision_bits)
-    throw error(errc::settings_mismatch, "model precision_bits " + std::to_string(model.precision_bits()) +
-                                             " differs from settings precision_bits " +
-                                             std::to_string(s.precision_bits));
+  detail::check_model_precision(model.precision_bits(), s);
   bit_vector out;
   detail::window_scratch scratch;
   std::size_t pos = 0;
@@ -376,16 +395,9 @@ template <byte_model M>
 std::vector<std::uint8_t> decode_equal_info(M& model, const bit_vector& bits, const settings& s,
                                             std::optional<std::uint64_t> byte_count,
                                             detail::progress_meter* progress = nullptr) {
-  s.validate();
-  if (model.precision_bits() != s.precision_bits)
-    throw error(errc::settings_mismatch, "model precision_bits " + std::to_string(model.precision_bits()) +
-                                             " differs from settings precision_bits " +
-                                             std::to_string(s.precision_bits));
+  detail::check_model_precision(model.precision_bits(), s);
   const std::size_t b = s.window_bits;
-  if (bits.size() % b != 0)
-    throw error(errc::truncated_tokens,
-                std::to_string(bits.size()) + " bits is not a whole number of " + std::to_string(b) + "-bit windows");
-  const std::size_t windows = bits.size() / b;
+  const std::size_t windows = detail::window_count(bits, s);
   std::vector<std::uint8_t> out;
   if (byte_count) {
     if ((windows == 0) != (*byte_count == 0))
@@ -396,11 +408,7 @@ std::vector<std::uint8_t> decode_equal_info(M& model, const bit_vector& bits, co
   }
   bit_vector window;
   std::vector<std::size_t> starts = {0};  // where each window's bytes begin in `out`
-  const auto where = [&](std::size_t i) {
-    const std::size_t per = s.tokens_per_window();
-    return "window " + std::to_string(i) + " (tokens " + std::to_string(i * per) + ".." +
-           std::to_string(i * per + per - 1) + ")";
-  };
+  const auto where = [&](std::size_t i) { return detail::window_name(i, s); };
   for (std::size_t i = 0; i < windows; ++i) {
     window.clear();
     window.append_range(bits, i * b, (i + 1) * b);

@@ -124,7 +124,7 @@ else
     cp tests/fuzz/corpus/"$target"/* "$FUZZ_WORK/$target/corpus/"
     echo "-- $target: ${FUZZ_SECONDS} s"
     # New inputs go to the copy; crash reproducers to $FUZZ_WORK/$target/.
-    if ! (cd "$FUZZ_WORK/$target" && "$FUZZ_BIN/$target" -max_total_time="$FUZZ_SECONDS" \
+    if ! (cd "$FUZZ_WORK/$target" && "$FUZZ_BIN/$target" -seed=1 -max_total_time="$FUZZ_SECONDS" \
       -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 corpus >fuzz.log 2>&1); then
       tail -n 60 "$FUZZ_WORK/$target/fuzz.log"
       echo "-- $target FAILED; reproducer(s): $(ls "$FUZZ_WORK/$target" | grep -E '^(crash|leak|timeout|oom)-' | sed "s|^|$FUZZ_WORK/$target/|" | tr '\n' ' ')" >&2

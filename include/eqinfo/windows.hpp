@@ -87,8 +87,9 @@ inline std::uint8_t decode_byte(arithmetic_decoder& decoder, const M& model, con
 }
 
 /// CDFs of bytes[0], bytes[1], ... from the model's current context, through
-/// the batched hook when the model has one (in chunks that double, since the
-/// window's length is not known in advance).
+/// the batched hook when the model has one, in chunks that double (the
+/// window's length is not known in advance) up to 4,096 CDFs (bounded memory
+/// for long AC streams).
 template <class M>
 class cdf_feed {
  public:
@@ -104,7 +105,7 @@ class cdf_feed {
         buffer_start_ = pos_;
         if (buffer_.size() < buffer_size_) buffer_.resize(buffer_size_);
         model_.predict_run(bytes_.subspan(pos_, buffer_size_), std::span<cdf_table>(buffer_.data(), buffer_size_));
-        chunk_ *= 2;
+        chunk_ = std::min<std::size_t>(chunk_ * 2, max_chunk);  // bounded memory: 1 KiB per CDF
       }
       const cdf_table& cdf = buffer_[pos_ - buffer_start_];
       if constexpr (!cdf_is_valid_by_construction<M>) check_cdf(cdf, precision_);
@@ -120,6 +121,7 @@ class cdf_feed {
   std::size_t pos() const noexcept { return pos_; }
 
  private:
+  static constexpr std::size_t max_chunk = 4096;
   M& model_;
   std::span<const std::uint8_t> bytes_;
   unsigned precision_;

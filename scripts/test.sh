@@ -74,8 +74,11 @@ build_and_test release -DCMAKE_BUILD_TYPE=Release -DEQINFO_WERROR=ON -DEQINFO_BU
 step "(b) Debug, AddressSanitizer + UndefinedBehaviorSanitizer"
 ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}" \
 UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-  build_and_test sanitize -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" -DEQINFO_WERROR=ON \
-    -DEQINFO_SANITIZE=ON  # -O1: the M1 and CLI tests take minutes at -O0 under ASan
+  build_and_test sanitize -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1 -Wno-maybe-uninitialized" \
+    -DEQINFO_WERROR=ON -DEQINFO_SANITIZE=ON
+# (-O1: the M1 and CLI tests take minutes at -O0 under ASan; at -O1 GCC 12
+# reports false -Wmaybe-uninitialized inside libstdc++'s <regex>, which
+# Catch2 includes.)
 
 step "(c) Release, -march=x86-64-v3 (ISA determinism: the golden tests must still pass)"
 if [[ "$(uname -m)" != x86_64 ]]; then

@@ -232,23 +232,8 @@ std::vector<std::uint8_t> decode_windows_parallel(const tokenizer<Model>& protot
   const std::size_t final_index = windows - 1;
   bit_vector window;
   window.append_range(bits, final_index * b, windows * b);
-  if (*byte_count <= out.size())
-    throw error(errc::corrupt_stream, where(final_index) + ": no bytes left for the final window");
-  const std::uint64_t remaining = *byte_count - out.size();
   Model model(prototype.model());
-  model.reset();
-  arithmetic_decoder decoder(window, 0, b, s.precision_bits);
-  for (std::uint64_t n = 0; n < remaining; ++n) {
-    const cdf_table& cdf = detail::checked_predict(model, s.precision_bits);
-    const std::uint8_t byte = detail::decode_byte(decoder, model, cdf);
-    if (decoder.terminated_bits() > b)
-      throw error(errc::corrupt_stream, where(final_index) + ": final window cannot hold the remaining " +
-                                            std::to_string(remaining) + " bytes");
-    out.push_back(byte);
-    model.update(byte);
-  }
-  if (!detail::padded_code_equals(decoder.state(), window, window.significant_size()))
-    throw error(errc::corrupt_stream, where(final_index) + ": final window is not the code of its bytes");
+  detail::decode_final_window(model, window, *byte_count, out, s, final_index);
 
   // The encoder's own cuts (detail::check_canonical_cuts), window by window
   // in parallel; the first window that differs, in order, is reported.

@@ -322,6 +322,32 @@ inline std::string window_name(std::size_t i, const settings& s) {
          std::to_string(i * per + per - 1) + ")";
 }
 
+/// The final window of an exact decode: it holds exactly the bytes still
+/// missing from `byte_count`, and must be their code. Appends them to `out`;
+/// throws errc::corrupt_stream naming window `index` otherwise (bounded: the
+/// code length only grows, and the final window's code fits in b bits).
+template <class M>
+void decode_final_window(M& model, const bit_vector& window, std::uint64_t byte_count, std::vector<std::uint8_t>& out,
+                         const settings& s, std::size_t index) {
+  const std::size_t b = s.window_bits;
+  if (byte_count <= out.size())
+    throw error(errc::corrupt_stream, window_name(index, s) + ": no bytes left for the final window");
+  const std::uint64_t remaining = byte_count - out.size();
+  model.reset();
+  arithmetic_decoder decoder(window, 0, b, s.precision_bits);
+  for (std::uint64_t n = 0; n < remaining; ++n) {
+    const cdf_table& cdf = checked_predict(model, s.precision_bits);
+    const std::uint8_t byte = decode_byte(decoder, model, cdf);
+    if (decoder.terminated_bits() > b)
+      throw error(errc::corrupt_stream, window_name(index, s) + ": final window cannot hold the remaining " +
+                                            std::to_string(remaining) + " bytes");
+    out.push_back(byte);
+    model.update(byte);
+  }
+  if (!padded_code_equals(decoder.state(), window, window.significant_size()))
+    throw error(errc::corrupt_stream, window_name(index, s) + ": final window is not the code of its bytes");
+}
+
 /// Exact decoding also requires the encoder's own cuts: a window that the
 /// rule reads back correctly but that the encoder would have cut elsewhere
 /// (e.g. 't' alone where the encoder packs "th") is not a stream it writes,
@@ -415,22 +441,7 @@ std::vector<std::uint8_t> decode_equal_info(M& model, const bit_vector& bits, co
     window.clear();
     window.append_range(bits, i * b, (i + 1) * b);
     if (byte_count && i + 1 == windows) {
-      if (*byte_count <= out.size())
-        throw error(errc::corrupt_stream, where(i) + ": no bytes left for the final window");
-      const std::uint64_t remaining = *byte_count - out.size();
-      model.reset();
-      arithmetic_decoder decoder(window, 0, b, s.precision_bits);
-      for (std::uint64_t n = 0; n < remaining; ++n) {
-        const cdf_table& cdf = detail::checked_predict(model, s.precision_bits);
-        const std::uint8_t byte = detail::decode_byte(decoder, model, cdf);
-        if (decoder.terminated_bits() > b)
-          throw error(errc::corrupt_stream,
-                      where(i) + ": final window cannot hold the remaining " + std::to_string(remaining) + " bytes");
-        out.push_back(byte);
-        model.update(byte);
-      }
-      if (!detail::padded_code_equals(decoder.state(), window, window.significant_size()))
-        throw error(errc::corrupt_stream, where(i) + ": final window is not the code of its bytes");
+      detail::decode_final_window(model, window, *byte_count, out, s, i);
       starts.push_back(out.size());
       break;
     }

@@ -4,6 +4,7 @@
 // from it, a table of settings covering every method, and a check macro that
 // aborts (a crash to libFuzzer, a failure to the corpus replay).
 
+#include <eqinfo/detail/crc32.hpp>
 #include <eqinfo/tokenizer.hpp>
 
 #include <array>
@@ -146,6 +147,20 @@ inline bool one_of(eqinfo::errc code, std::initializer_list<eqinfo::errc> allowe
   for (eqinfo::errc a : allowed)
     if (code == a) return true;
   return false;
+}
+
+/// Runs `check` on a file-format blob as given, and again with its last 4
+/// bytes replaced by the CRC-32 of the rest, so that mutations also reach
+/// the parser past the checksum test (both eqinfo file formats end so).
+template <class Check>
+void check_with_and_without_crc(std::span<const unsigned char> blob, Check check) {
+  check(blob);
+  if (blob.size() >= 4) {
+    std::vector<unsigned char> fixed(blob.begin(), blob.end());
+    const std::uint32_t crc = eqinfo::detail::crc32(fixed.data(), fixed.size() - 4);
+    for (std::size_t k = 0; k < 4; ++k) fixed[fixed.size() - 4 + k] = static_cast<unsigned char>(crc >> (8 * k));
+    check(std::span<const unsigned char>(fixed));
+  }
 }
 
 }  // namespace eqinfo_fuzz

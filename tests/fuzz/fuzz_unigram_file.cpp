@@ -46,13 +46,6 @@ void check(std::span<const unsigned char> blob) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const std::span<const unsigned char> blob(data, size);
-  check(blob);
-  if (size >= 4) {
-    std::vector<unsigned char> fixed(blob.begin(), blob.end());
-    const std::uint32_t crc = eqinfo::detail::crc32(fixed.data(), size - 4);
-    for (std::size_t k = 0; k < 4; ++k) fixed[size - 4 + k] = static_cast<unsigned char>(crc >> (8 * k));
-    check(fixed);
-  }
+  eqinfo_fuzz::check_with_and_without_crc(std::span<const unsigned char>(data, size), check);
   return 0;
 }

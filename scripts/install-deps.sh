@@ -9,7 +9,8 @@ PACKAGES=(
   build-essential cmake catch2
   libbenchmark-dev libeigen3-dev libxsimd-dev libtbb-dev zlib1g-dev libzstd-dev
   clang clang-format
-  python3-torch python3-numpy python3-pytest libopenblas0-pthread
+  python3-torch python3-numpy python3-pytest python3-tqdm python3-matplotlib libopenblas0-pthread
+  sentencepiece python3-sentencepiece pybind11-dev python3-dev xz-utils zstd
 )
 
 missing=()

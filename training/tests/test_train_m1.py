@@ -76,6 +76,24 @@ def test_resume_is_exact(text_file, tmp_path):
     assert [[e[k] for k in keys] for e in la] == [[e[k] for k in keys] for e in lb]
 
 
+def test_resume_keeps_or_changes_the_example_mix(text_file, tmp_path):
+    common = ["--steps", "12", "--warmup-steps", "2", "--eval-every", "0", "--short-frac", "0.5"]
+    train_m1.main(_args(text_file, tmp_path / "a", *common, "--stop-at", "4"))
+    # Not given again: the checkpoint's mix is kept (the default 0.5 would not be noticed otherwise,
+    # so the first run used 0.3 for this half of the test).
+    train_m1.main(_args(text_file, tmp_path / "b", "--steps", "12", "--warmup-steps", "2", "--eval-every", "0",
+                        "--short-frac", "0.3", "--stop-at", "4"))
+    train_m1.main(_args(text_file, tmp_path / "b", "--steps", "12", "--eval-every", "0", "--stop-at", "8",
+                        "--resume"))
+    assert json.load(open(tmp_path / "b" / "args.json"))["short_frac"] == 0.3
+    # Given again: a new phase with the new mix, recorded in the checkpoint for later resumes.
+    train_m1.main(_args(text_file, tmp_path / "a", "--steps", "12", "--eval-every", "0", "--short-frac", "0.9",
+                        "--resume"))
+    assert json.load(open(tmp_path / "a" / "args.json"))["short_frac"] == 0.9
+    ck = torch.load(tmp_path / "a" / "checkpoint.pt", map_location="cpu")
+    assert ck["step"] == 12 and ck["args"]["short_frac"] == 0.9
+
+
 def test_export_loads_and_matches(text_file, tmp_path):
     r = train_m1.main(_args(text_file, tmp_path / "run", "--steps", "5", "--eval-every", "0"))
     model, config, meta = load_m1(r["model"])

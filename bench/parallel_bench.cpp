@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Thread scaling of eqinfo/parallel.hpp with M1 ("3m", random weights):
-// encode_many over several examples and decode_windows_parallel of one
-// EqualInfoAC stream, on 1 and 2 threads (or --threads A,B), next to the
+// encode_many over several examples, the `eqinfo shard` pipeline over the
+// same examples (read from a file, encoded, written with fsync), and
+// decode_windows_parallel of one EqualInfoAC stream, on 1 and 2 threads (or
+// --threads A,B), next to the
 // scaling of an FMA microbenchmark measured in the same binary (each thread
 // runs an independent, register-resident FMA loop: the machine's own
 // compute scaling, which is what shared or hyper-threaded cores limit).
@@ -11,6 +13,8 @@
 // Target: M1 coding scales from A to B threads within 10 % of the FMA loop,
 // i.e. (rate_B / rate_A) / (fma_B / fma_A) >= 0.9. Exit code 0 either way
 // (it is a measurement); the verdict is printed.
+#include "shard_pipeline.hpp"  // tools/: the pipeline behind `eqinfo shard`
+
 #include <eqinfo/parallel.hpp>
 #include <eqinfo/transformer.hpp>
 
@@ -20,12 +24,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
 #include <span>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -198,6 +204,34 @@ int main(int argc, char** argv) {
   bool identical = true;
   for (std::size_t i = 0; i < examples; ++i) identical = identical && encoded_a[i].tokens == encoded_b[i].tokens;
 
+  // The shard pipeline: the text as one input file, cut into the same
+  // examples (the last one may be shorter), one shard, written to disk.
+  namespace fs = std::filesystem;
+  const fs::path work = fs::temp_directory_path() / ("eqinfo-parallel-bench-" + std::to_string(::getpid()));
+  fs::remove_all(work);
+  fs::create_directories(work);
+  const fs::path corpus = work / "corpus.txt";
+  std::ofstream(corpus, std::ios::binary)
+      .write(reinterpret_cast<const char*>(text.data()), static_cast<std::streamsize>(text.size()));
+  auto shard_run = [&](unsigned threads, const fs::path& dir) {
+    fs::remove_all(dir);  // a finished directory would be skipped
+    eqinfo::shard_manifest job;
+    job.eqinfo_version = "bench";
+    job.config = s;
+    job.model_kind = "m1";
+    job.model_fingerprint = eqinfo::model_fingerprint(prototype.model());
+    job.example_bytes = (bytes + examples - 1) / examples;
+    job.shard_examples = examples;
+    job.inputs = eqinfo::tool::list_inputs({corpus.string()}, {});
+    eqinfo::tool::write_shards(prototype, job, dir, threads);
+  };
+  const double shard_a = best_seconds(repeat, [&] { shard_run(ta, work / "a"); });
+  const double shard_b = best_seconds(repeat, [&] { shard_run(tb, work / "b"); });
+  for (const char* name : {"manifest.json", "shard-000000.npy", "shard-000000.idx.npy"})
+    identical = identical && eqinfo::detail::read_file_bytes((work / "a" / name).string()) ==
+                                 eqinfo::detail::read_file_bytes((work / "b" / name).string());
+  fs::remove_all(work);
+
   // decode_windows_parallel: one stream of all the bytes.
   auto serial = prototype;
   const eqinfo::encoded whole = serial.encode(text);
@@ -219,6 +253,7 @@ int main(int argc, char** argv) {
   const double b = static_cast<double>(bytes);
   const row rows[] = {
       {"encode_many (" + std::to_string(examples) + " examples)", b / enc_a, b / enc_b, "bytes/s"},
+      {"shard pipeline (" + std::to_string(examples) + " examples, 1 shard)", b / shard_a, b / shard_b, "bytes/s"},
       {"decode_windows_parallel (1 stream)", b / dec_a, b / dec_b, "bytes/s"},
   };
   const double fma_scaling = fma_b / fma_a;
@@ -235,7 +270,7 @@ int main(int argc, char** argv) {
     pass = pass && relative >= 0.9;
     std::printf("%-40s %9.0f B/s %9.0f B/s %8.3fx %12.3f\n", r.what.c_str(), r.rate_a, r.rate_b, scaling, relative);
   }
-  std::printf("tokens and bytes identical across thread counts: %s\n", identical ? "yes" : "NO");
+  std::printf("tokens, bytes and shard files identical across thread counts: %s\n", identical ? "yes" : "NO");
   std::printf("target (scaling within 10%% of the FMA loop's): %s\n", pass ? "met" : "NOT met");
   return identical ? 0 : 1;
 }

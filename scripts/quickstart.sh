@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: MIT
 # THE main-job command: bash scripts/quickstart.sh
 #
-# Builds the eqinfo CLI (Release), trains a unigram model on the bundled
-# State of the Union sample, encodes the held-out Jargon File sample with the
-# default settings (EqualInfoAC, b = 16, N = 16) and --verify, decodes it
-# again, checks the bytes are identical, and prints the stats.
+# Builds the eqinfo CLI (Release); with the bundled M1 (models/m1) encodes the
+# held-out Jargon File sample with the default settings (EqualInfoAC, b = 16,
+# N = 16) and --verify, decodes it again and checks the bytes are identical;
+# turns the bundled samples into token shards and verifies them; prints the
+# stats of every method, and of StaticAC with a unigram model trained on the
+# State of the Union sample.
 #
 # Environment: EQINFO_JOBS (default 2), EQINFO_SKIP_DEPS=1 to skip
 # scripts/install-deps.sh.
@@ -41,26 +43,32 @@ EQINFO="$BUILD_DIR/tools/eqinfo"
 [[ -x "$EQINFO" ]] || die "the build did not produce $EQINFO"
 
 run() { echo "\$ eqinfo ${*}"; "$EQINFO" "$@"; }
+M1=models/m1/m1.safetensors
+[[ -f "$M1" ]] || die "$M1 (the bundled M1) is missing"
+unset EQINFO_MODEL # the CLI's default model is then the bundled M1
 
-step "train a unigram model on $TRAIN"
-run train-unigram "$TRAIN" -o build/sample.unigram
+step "encode the held-out $HELD_OUT with the bundled M1 (EqualInfoAC b=16, N=16), checking the round trip"
+run encode --verify --progress "$HELD_OUT" -o build/jargon.eqt
 
-step "encode the held-out $HELD_OUT (default settings: EqualInfoAC b=16, N=16)"
-run encode --model build/sample.unigram --verify "$HELD_OUT" -o build/jargon.eqt
-
-step "decode and compare"
-run decode --model build/sample.unigram build/jargon.eqt -o build/jargon.out
+step "decode (windows in parallel) and compare"
+run decode --threads "$JOBS" build/jargon.eqt -o build/jargon.out
 cmp "$HELD_OUT" build/jargon.out || die "decoded bytes differ from $HELD_OUT"
 echo "identical: build/jargon.out == $HELD_OUT"
 
-step "stats: every method on the training text (in domain) and the held-out text"
-run stats --all --model build/sample.unigram "$TRAIN" "$HELD_OUT"
+step "a corpus to token shards (10,240-byte examples, all cores), then verify them against the sources"
+rm -rf build/sample-shards
+run shard --progress --out build/sample-shards data/sample/
+run verify build/sample-shards
+
+step "stats: every method on the first 16 KiB of the held-out text, M1 against a unigram model"
+head -c 16384 "$HELD_OUT" >build/jargon16k.txt
+run train-unigram "$TRAIN" -o build/sample.unigram
+run stats --all --threads "$JOBS" build/jargon16k.txt
+run stats --method static-ac --model build/sample.unigram build/jargon16k.txt
 
 input_bytes=$(wc -c <"$HELD_OUT")
-eqt_bytes=$(wc -c <build/jargon.eqt)
 step "summary"
-printf '  model      build/sample.unigram (trained on %s, %d bytes)\n' "$TRAIN" "$(wc -c <"$TRAIN")"
+printf '  model      %s (models/m1/README.md)\n' "$M1"
 printf '  input      %s, %d bytes\n' "$HELD_OUT" "$input_bytes"
-printf '  tokens     build/jargon.eqt, %d bytes on disk (%.3f of the input, header included)\n' \
-  "$eqt_bytes" "$(awk -v a="$eqt_bytes" -v b="$input_bytes" 'BEGIN { printf "%.6f", a / b }')"
-printf '  round trip ok (encode --verify, decode, cmp)\n'
+"$EQINFO" stats "$HELD_OUT" | awk 'NR == 3 { printf "  tokens     %d 16-bit tokens, %.3f bytes/token, %.3f bits/byte\n", $3, $4, $5 }'
+printf '  round trip ok (encode --verify, decode, cmp); shards verified: build/sample-shards\n'

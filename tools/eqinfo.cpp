@@ -1,24 +1,30 @@
 // SPDX-License-Identifier: MIT
 // eqinfo: the command-line tool. Bytes <-> neurally compressed tokens
-// (arithmetic coding + equal-info windows), compression statistics and
-// unigram-model training, and M1 model-file utilities. Run `eqinfo --help`.
+// (arithmetic coding + equal-info windows), corpora -> token shards and their
+// verification, compression statistics and unigram-model training, and M1
+// model-file utilities. Run `eqinfo --help`.
 //
 // Exit codes: 0 success, 1 an eqinfo::error or I/O failure (message
 // "eqinfo: <what()>"), 2 a usage error (one-line hint plus
 // "see 'eqinfo COMMAND --help'").
 
+#include "shard_pipeline.hpp"
+
 #include <eqinfo/parallel.hpp>
+#include <eqinfo/shards.hpp>
 #include <eqinfo/tokenizer.hpp>
 #include <eqinfo/transformer.hpp>
 
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -68,15 +74,19 @@ turns those predictions into a bitstream, and the bitstream is cut into N-bit
 tokens (a vocabulary of 2^N). With equal-info windows the coder and the model
 restart every b bits, so each window of b/N tokens decodes on its own.
 Decoding is exact: the same model and settings give back the original bytes.
-Models: 'uniform' (built in; 8 bits/byte: compresses nothing, for testing), a
-static byte-unigram model made with 'eqinfo train-unigram', and M1, the
-byte-level Transformer (a safetensors model file, docs/m1.md).
+Models: M1, the byte-level Transformer (a safetensors model file, docs/m1.md;
+the bundled one, trained on English text, is the default), a static
+byte-unigram model made with 'eqinfo train-unigram', and 'uniform' (built in;
+8 bits/byte: compresses nothing, for testing).
 
 usage: eqinfo COMMAND [OPTIONS] [FILE...]
 
 commands:
   encode          bytes -> tokens (.eqt token file, raw array or .npy)
   decode          tokens -> bytes
+  shard           a corpus (files, .jsonl, directories) -> token shards for
+                  training, resumable
+  verify          check token shards against their sources
   stats           tokens, bytes/token and bits/byte of files, one method or all
   train-unigram   count the bytes of files into a unigram model (for static-ac)
   m1-random       write an M1 model file with random weights (tests, demos)
@@ -95,6 +105,8 @@ examples:
   eqinfo encode --model en.unigram -o book.eqt book.txt
   eqinfo decode --model en.unigram -o book.txt book.eqt
   eqinfo encode --model m1.safetensors -o book.eqt book.txt
+  eqinfo shard --model en.unigram --out shards/ corpus/
+  eqinfo verify shards/
 )";
 
 constexpr const char* settings_help =
@@ -115,9 +127,9 @@ constexpr const char* settings_help =
   --model FILE            model file: a unigram model from 'eqinfo
                           train-unigram', or an M1 model (safetensors, from
                           training/ or 'eqinfo m1-random'; its self-tests run
-                          at load); detected by content (default: the
-                          uniform model, which compresses nothing; a note
-                          says so)
+                          at load); detected by content; 'uniform' is the
+                          built-in uniform model (default: $EQINFO_MODEL if
+                          set, else the bundled M1, models/m1)
 )";
 
 constexpr const char* encode_help =
@@ -304,6 +316,85 @@ examples:
   training/compare_with_eqinfo.py m1.safetensors text.txt "build/tools/eqinfo m1-dump"
 )";
 
+constexpr const char* shard_help =
+    R"(usage: eqinfo shard [OPTIONS] --out DIR INPUT...
+
+Turns a corpus into token shards for training (docs/format.md, "Token
+shards"). INPUT is a file or a directory: a directory stands for every file
+below it, sorted by relative path, hidden files and directories skipped.
+A file ending in .jsonl holds one document per non-blank line (a JSON object;
+the document is its --text-field string); any other file is one document of
+raw bytes. The documents are joined with --separator into one stream, which
+is cut into examples of --example-bytes (the last one shorter); with
+--keep-documents every document is cut on its own instead. Each example is
+encoded on its own (in parallel; the tokens do not depend on --threads), and
+every --shard-examples examples make one shard in DIR:
+
+  shard-000000.npy       the tokens of its examples, concatenated: uint16 for
+                         N <= 16 (also bytes), else uint32 (--format raw:
+                         shard-000000.bin, little-endian, no header)
+  shard-000000.idx.npy   int64 [examples, 6]: stream_offset, document,
+                         document_offset, byte_count, token_offset, token_count
+  shard-000000.docs.npy  int64 [documents, 3]: document, stream_offset,
+                         byte_count of each document the shard holds bytes of
+  manifest.json          settings, model fingerprint, inputs (sizes, CRC-32),
+                         every shard's files with sizes and CRC-32; written last
+
+Every file is written to a temporary name, fsync'd and renamed, and a record
+of each finished shard is kept in DIR/.eqinfo-shard until the end. If the run
+is interrupted, the same command resumes it, keeping the finished shards; the
+result is byte-identical to an uninterrupted run. A DIR holding another run
+(other settings, model or inputs) is refused. Memory holds one shard's
+examples, whatever the corpus size.
+
+options:
+)"
+    "%SETTINGS%"
+    R"(  --out DIR               the output directory (required; new, empty, or an
+                          earlier run of the same command)
+  --example-bytes BYTES   bytes per example (default: 10240, the paper's)
+  --shard-examples N      examples per shard (default: 1024)
+  --separator TEXT        bytes between joined documents, C escapes allowed:
+                          \n \t \r \\ \0 \xHH (default: "\n\n")
+  --keep-documents        cut each document into examples on its own (no
+                          example spans two documents; no separator)
+  --text-field NAME       the .jsonl field holding the document (default: text)
+  --format FORMAT         npy or raw, for the token files (default: npy)
+  --threads N             encode on N threads (0: all cores; default 0)
+  --progress              show progress on stderr: input MB, percent, MB/s,
+                          ETA (automatic above 4 MiB of input)
+  -h, --help              show this help
+
+examples:
+  eqinfo shard --model en.unigram --out shards/ corpus/
+  eqinfo shard --model m1.safetensors -b 16 -N 16 --out shards/ train.jsonl
+  eqinfo shard --method bytes --format raw --keep-documents --out raw/ books/
+)";
+
+constexpr const char* verify_help =
+    R"(usage: eqinfo verify [OPTIONS] DIR
+
+Checks the token shards in DIR (made by 'eqinfo shard') against their
+sources: re-reads every input file named in DIR/manifest.json (relative
+paths from the current directory, as when sharding), checks each shard
+file's size and CRC-32, the index and document tables, and decodes every
+example exactly, comparing it with its source bytes. Prints a summary and
+exits 0 only if everything matches; otherwise exits 1 naming the first
+mismatching shard and example.
+
+options:
+  --model FILE            the model the shards were made with (default: the
+                          path recorded in the manifest); its fingerprint
+                          must match the manifest's
+  --threads N             decode on N threads (0: all cores; default 0)
+  --progress              show progress on stderr (automatic above 4 MiB)
+  -h, --help              show this help
+
+examples:
+  eqinfo verify shards/
+  eqinfo verify --model en.unigram --threads 4 shards/
+)";
+
 std::string help_text(const std::string& command) {
   std::string text;
   if (command == "encode")
@@ -314,6 +405,10 @@ std::string help_text(const std::string& command) {
     text = stats_help;
   else if (command == "train-unigram")
     text = train_help;
+  else if (command == "shard")
+    text = shard_help;
+  else if (command == "verify")
+    return verify_help;
   else if (command == "m1-random")
     return m1_random_help;
   else if (command == "m1-seal")
@@ -351,12 +446,14 @@ struct option_spec {
 };
 
 constexpr option_spec all_options[] = {
-    {"method", 0, true},    {"window-bits", 'b', true}, {"token-bits", 'N', true}, {"precision", 'P', true},
-    {"rule", 0, true},      {"model", 0, true},         {"format", 0, true},       {"output", 'o', true},
-    {"bytes", 0, true},     {"verify", 0, false},       {"bare", 0, false},        {"all", 0, false},
-    {"progress", 0, false}, {"help", 'h', false},       {"threads", 0, true},      {"input", 0, true},
-    {"layers", 0, true},    {"d-model", 0, true},       {"heads", 0, true},        {"head-dim", 0, true},
-    {"d-ff", 0, true},      {"context", 0, true},       {"seed", 0, true},
+    {"method", 0, true},         {"window-bits", 'b', true}, {"token-bits", 'N', true},  {"precision", 'P', true},
+    {"rule", 0, true},           {"model", 0, true},         {"format", 0, true},        {"output", 'o', true},
+    {"bytes", 0, true},          {"verify", 0, false},       {"bare", 0, false},         {"all", 0, false},
+    {"progress", 0, false},      {"help", 'h', false},       {"threads", 0, true},       {"input", 0, true},
+    {"layers", 0, true},         {"d-model", 0, true},       {"heads", 0, true},         {"head-dim", 0, true},
+    {"d-ff", 0, true},           {"context", 0, true},       {"seed", 0, true},          {"out", 0, true},
+    {"text-field", 0, true},     {"separator", 0, true},     {"example-bytes", 0, true}, {"keep-documents", 0, false},
+    {"shard-examples", 0, true},
 };
 
 struct parsed_args {
@@ -538,6 +635,8 @@ class progress_report {
   progress_report(const progress_report&) = delete;
   progress_report& operator=(const progress_report&) = delete;
 
+  bool enabled() const noexcept { return enabled_; }
+
   /// Runs f() with live progress from `tok` (detached again afterwards, even
   /// if f throws); returns what f returns.
   template <class Tokenizer, class F>
@@ -669,19 +768,57 @@ bool looks_like_safetensors(std::span<const std::uint8_t> data) {
   return data.size() >= 9 && data[8] == '{' && std::memcmp(data.data(), "EQINFOUG", 8) != 0;
 }
 
+/// Where the bundled M1 (models/m1/m1.safetensors) may be: installed next to
+/// the binary (PREFIX/share/eqinfo), then the source tree this binary was
+/// built from.
+std::vector<std::string> bundled_m1_candidates() {
+  std::vector<std::string> paths;
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) paths.push_back((exe.parent_path().parent_path() / "share" / "eqinfo" / "m1.safetensors").string());
+#ifdef EQINFO_SOURCE_M1
+  paths.push_back(EQINFO_SOURCE_M1);
+#endif
+  return paths;
+}
+
+/// The model used when --model is not given: $EQINFO_MODEL if set, else the
+/// bundled M1.
+std::string default_model_path() {
+  if (const char* env = std::getenv("EQINFO_MODEL"); env && *env) return env;
+  const std::vector<std::string> candidates = bundled_m1_candidates();
+  for (const std::string& p : candidates)
+    if (std::error_code ec; std::filesystem::is_regular_file(p, ec)) return p;
+  std::string looked;
+  for (const std::string& p : candidates) looked += (looked.empty() ? "" : ", ") + p;
+  throw eqinfo::error(eqinfo::errc::io_error,
+                      "no --model given and the bundled M1 is not where this build looks for it (" +
+                          (looked.empty() ? std::string("nowhere") : looked) +
+                          "); give --model FILE, --model uniform, or set EQINFO_MODEL");
+}
+
 /// --model FILE: a unigram model (magic "EQINFOUG") or an M1 model file
-/// (safetensors), told apart by content.
+/// (safetensors), told apart by content; 'uniform' is the built-in uniform
+/// model. Without --model: default_model_path(), except for the bytes method,
+/// which uses no model.
 model_option load_model(const parsed_args& a) {
   model_option m;
-  if (auto path = a.get("model")) {
-    m.path = *path;
-    const std::string name = display_name(*path);
-    const bytes_t data = read_input(*path);
-    if (looks_like_safetensors(data))
-      m.m1 = eqinfo::parse_m1(std::span<const unsigned char>(data.data(), data.size()), name);
-    else
-      m.unigram = eqinfo::unigram_model::parse(data, name);
+  std::string path;
+  if (auto given = a.get("model"))
+    path = *given;
+  else if (a.get("method").value_or("") != "bytes")
+    path = default_model_path();
+  if (path.empty() || path == "uniform") {
+    m.path = "uniform";
+    return m;
   }
+  m.path = path;
+  const std::string name = display_name(path);
+  const bytes_t data = read_input(path);
+  if (looks_like_safetensors(data))
+    m.m1 = eqinfo::parse_m1(std::span<const unsigned char>(data.data(), data.size()), name);
+  else
+    m.unigram = eqinfo::unigram_model::parse(data, name);
   return m;
 }
 
@@ -772,7 +909,7 @@ void with_tokenizer(const eqinfo::settings& s, const model_option& model, F&& f)
 void model_notes(const eqinfo::settings& s, const model_option& model, const parsed_args& a) {
   if (s.kind == eqinfo::method::bytes) return;
   if (!model.given()) {
-    note("no --model given: using the uniform model, which compresses nothing (8 bits/byte)");
+    if (!a.get("model")) note("EQINFO_MODEL=uniform: the uniform model compresses nothing (8 bits/byte)");
   } else if (model.unigram && a.has("precision") && model.unigram->precision_bits() != s.precision_bits) {
     note("requantising " + model.path + " from P=" + std::to_string(model.unigram->precision_bits()) +
          " to P=" + std::to_string(s.precision_bits));
@@ -891,7 +1028,7 @@ int cmd_encode(std::span<const std::string> args) {
   if (format != token_format::eqt) {
     std::string decode_cmd = "eqinfo decode --format " + std::string(format == token_format::raw ? "raw" : "npy") +
                              " " + settings_options(s, c.static_ac);
-    if (model.given() && s.kind != eqinfo::method::bytes) decode_cmd += " --model " + shell_quote(model.path);
+    if (s.kind != eqinfo::method::bytes) decode_cmd += " --model " + shell_quote(model.path);
     decode_cmd += " --bytes " + std::to_string(input.size()) + " " +
                   (is_stdio(out_path) ? std::string("TOKENS") : shell_quote(out_path));
     std::fprintf(stderr, "eqinfo: wrote %zu tokens (%s) for %zu bytes; the file holds no settings.\n", token_count,
@@ -1212,6 +1349,185 @@ int cmd_stats(std::span<const std::string> args) {
 }
 
 // ---------------------------------------------------------------------------
+// shard and verify (the pipeline itself: shard_pipeline.hpp)
+
+/// --separator TEXT: C escapes \n \t \r \a \b \f \v \\ \" \' \0 (octal up to
+/// three digits) and \xHH.
+std::string unescape_c(const std::string& command, const std::string& text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\\') {
+      out.push_back(text[i]);
+      continue;
+    }
+    if (++i == text.size()) usage(command, "--separator ends in a lone backslash");
+    const char c = text[i];
+    const std::string_view simple = "n\nt\tr\ra\ab\bf\fv\v\\\\\"\"''";
+    if (const auto at = simple.find(c); at != std::string_view::npos && at % 2 == 0) {
+      out.push_back(simple[at + 1]);
+    } else if (c >= '0' && c <= '7') {
+      unsigned v = 0;
+      for (std::size_t k = 0; k < 3 && i < text.size() && text[i] >= '0' && text[i] <= '7'; ++k, ++i)
+        v = v * 8 + static_cast<unsigned>(text[i] - '0');
+      --i;
+      if (v > 255) usage(command, "--separator: octal escape above \\377");
+      out.push_back(static_cast<char>(v));
+    } else if (c == 'x') {
+      unsigned v = 0, digits = 0;
+      for (; digits < 2 && i + 1 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])); ++digits)
+        v = v * 16 + static_cast<unsigned>(std::isdigit(static_cast<unsigned char>(text[++i]))
+                                               ? text[i] - '0'
+                                               : (text[i] | 0x20) - 'a' + 10);
+      if (digits == 0) usage(command, "--separator: \\x needs hex digits");
+      out.push_back(static_cast<char>(v));
+    } else {
+      usage(command, std::string("--separator: unknown escape '\\") + c + "'");
+    }
+  }
+  return out;
+}
+
+std::string version_string() {
+  return std::to_string(EQINFO_VERSION_MAJOR) + "." + std::to_string(EQINFO_VERSION_MINOR) + "." +
+         std::to_string(EQINFO_VERSION_PATCH);
+}
+
+std::string count_with_commas(std::uint64_t n) {
+  std::string s = std::to_string(n);
+  for (std::size_t i = s.size(); i > 3; i -= 3) s.insert(i - 3, ",");
+  return s;
+}
+
+/// Progress hooks for the pipeline, reported through `progress`.
+eqinfo::tool::shard_hooks hooks_for(progress_report& progress) {
+  eqinfo::tool::shard_hooks hooks;
+  if (progress.enabled())
+    hooks.progress = [&progress](std::uint64_t done, std::uint64_t total) { progress.update(done, total); };
+  hooks.note = [](const std::string& s) { note(s); };
+  return hooks;
+}
+
+int cmd_shard(std::span<const std::string> args) {
+  const std::string cmd = "shard";
+  const parsed_args a =
+      parse_args(cmd, args,
+                 {"method", "window-bits", "token-bits", "precision", "rule", "model", "format", "out", "threads",
+                  "progress", "text-field", "separator", "example-bytes", "keep-documents", "shard-examples"});
+  if (a.has("help")) {
+    std::fputs(help_text(cmd).c_str(), stdout);
+    return 0;
+  }
+  if (!a.has("out") || a.get("out")->empty()) usage(cmd, "no output directory: give --out DIR");
+  if (a.positional.empty()) usage(cmd, "no inputs: give files, .jsonl files or directories");
+  for (const std::string& p : a.positional)
+    if (is_stdio(p))
+      usage(cmd, "standard input cannot be sharded (resuming and 'eqinfo verify' re-read the sources); give files");
+  const std::string out = *a.get("out");
+  const unsigned threads = a.has("threads") ? parse_threads(cmd, a) : 0;
+
+  eqinfo::shard_manifest job;
+  job.eqinfo_version = version_string();
+  job.stream_format = EQINFO_STREAM_FORMAT;
+  job.token_format = a.get("format").value_or("npy");
+  if (job.token_format != "npy" && job.token_format != "raw")
+    usage(cmd, "unknown format '" + job.token_format + "' (use npy or raw)");
+  if (auto v = a.get("example-bytes")) job.example_bytes = parse_number(cmd, "--example-bytes", *v, 1, 1u << 30);
+  if (auto v = a.get("shard-examples")) job.shard_examples = parse_number(cmd, "--shard-examples", *v, 1, 1u << 24);
+  if (auto v = a.get("separator")) job.separator = unescape_c(cmd, *v);
+  if (auto v = a.get("text-field")) job.text_field = *v;
+  job.keep_documents = a.has("keep-documents");
+  if (job.keep_documents && a.has("separator")) note("--separator does not apply with --keep-documents; ignored");
+
+  const model_option model = load_model(a);
+  const chosen c = settings_from_args(cmd, a, model);
+  const eqinfo::settings& s = c.config;
+  model_notes(s, model, a);
+  job.config = s;
+  job.model_kind = s.kind == eqinfo::method::bytes ? "none" : model_kind(model);
+  job.model_path = s.kind == eqinfo::method::bytes ? "" : model.path;
+
+  std::error_code ec;
+  const auto exclude = std::filesystem::exists(out, ec) ? std::filesystem::canonical(out) : std::filesystem::path();
+  job.inputs = eqinfo::tool::list_inputs(a.positional, exclude);
+  std::uint64_t input_bytes = 0;
+  for (const auto& in : job.inputs) input_bytes += in.size;
+
+  eqinfo::tool::shard_summary summary;
+  with_tokenizer(s, model, [&](auto& tok, const char*) {
+    job.model_fingerprint = eqinfo::model_fingerprint(tok.model());
+    progress_report progress(a.has("progress"), "sharding", "sharded",
+                             std::to_string(job.inputs.size()) + " input file" + (job.inputs.size() == 1 ? "" : "s"),
+                             input_bytes);
+    summary = eqinfo::tool::write_shards(tok, job, out, threads, hooks_for(progress));
+    progress.finish(std::to_string(summary.shards) + " shards");
+  });
+  if (summary.already_complete) {
+    note(out + " is already complete (manifest.json); nothing to do");
+  } else if (summary.resumed > 0) {
+    note("kept " + std::to_string(summary.resumed) + " shard" + (summary.resumed == 1 ? "" : "s") +
+         " an interrupted run had finished");
+  }
+  std::fprintf(
+      stderr, "eqinfo: %s: %zu shard%s, %s examples, %s bytes -> %s tokens (%s, %s)%s\n", out.c_str(), summary.shards,
+      summary.shards == 1 ? "" : "s", count_with_commas(summary.examples).c_str(),
+      count_with_commas(summary.bytes).c_str(), count_with_commas(summary.tokens).c_str(),
+      job.token_width() == 2 ? "uint16" : "uint32", describe(s, job.model_kind).c_str(),
+      summary.tokens
+          ? (", " + fixed(static_cast<double>(summary.bytes) / static_cast<double>(summary.tokens), 3) + " bytes/token")
+                .c_str()
+          : "");
+  return 0;
+}
+
+int cmd_verify(std::span<const std::string> args) {
+  const std::string cmd = "verify";
+  const parsed_args a = parse_args(cmd, args, {"model", "threads", "progress"});
+  if (a.has("help")) {
+    std::fputs(help_text(cmd).c_str(), stdout);
+    return 0;
+  }
+  if (a.positional.size() != 1) usage(cmd, "give exactly one shard directory");
+  const std::string dir = a.positional[0];
+  const unsigned threads = a.has("threads") ? parse_threads(cmd, a) : 0;
+  const eqinfo::shard_manifest m = eqinfo::load_shard_manifest(dir);
+  if (m.stream_format != EQINFO_STREAM_FORMAT)
+    throw eqinfo::error(eqinfo::errc::unsupported_version,
+                        dir + "/manifest.json: token stream format " + std::to_string(m.stream_format) +
+                            "; this build writes and reads format " + std::to_string(EQINFO_STREAM_FORMAT));
+  parsed_args for_model;
+  if (auto path = a.get("model")) {
+    for_model.values["model"] = *path;
+  } else if (m.config.kind != eqinfo::method::bytes && (m.model_kind == "unigram" || m.model_kind == "m1")) {
+    if (m.model_path.empty())
+      throw eqinfo::error(eqinfo::errc::settings_mismatch,
+                          dir + "/manifest.json names no model file; give it with --model FILE");
+    note("using the model the manifest names: " + m.model_path);
+    for_model.values["model"] = m.model_path;
+  } else {
+    for_model.values["model"] = "uniform";  // the bytes method, or shards made with the uniform model
+  }
+  const model_option model = load_model(for_model);
+  if (m.config.kind != eqinfo::method::bytes && m.model_kind == "unigram" && !model.unigram)
+    throw eqinfo::error(eqinfo::errc::settings_mismatch,
+                        "the shards were made with a unigram model; " + model_kind(model) + " given");
+  eqinfo::tool::verify_summary summary;
+  with_tokenizer(m.config, model, [&](auto& tok, const char*) {
+    std::uint64_t input_bytes = 0;
+    for (const auto& in : m.inputs) input_bytes += in.size;
+    progress_report progress(a.has("progress"), "verifying", "verified", dir, input_bytes);
+    summary = eqinfo::tool::verify_shards(tok, m, dir, threads, hooks_for(progress));
+    progress.finish(std::to_string(summary.shards) + " shards");
+  });
+  std::printf(
+      "verified %s: %zu shard%s, %s examples, %s bytes, %s tokens from %zu input file%s (%s bytes): every "
+      "example decodes to its source bytes\n",
+      dir.c_str(), summary.shards, summary.shards == 1 ? "" : "s", count_with_commas(summary.examples).c_str(),
+      count_with_commas(summary.bytes).c_str(), count_with_commas(summary.tokens).c_str(), summary.inputs,
+      summary.inputs == 1 ? "" : "s", count_with_commas(summary.input_bytes).c_str());
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
 // train-unigram
 
 int cmd_train_unigram(std::span<const std::string> args) {
@@ -1403,7 +1719,7 @@ int run(std::span<const std::string> args) {
     }
     const std::string& topic = rest[0];
     if (topic != "encode" && topic != "decode" && topic != "stats" && topic != "train-unigram" &&
-        topic != "m1-random" && topic != "m1-seal" && topic != "m1-dump")
+        topic != "m1-random" && topic != "m1-seal" && topic != "m1-dump" && topic != "shard" && topic != "verify")
       usage("", "no help for unknown command '" + topic + "'");
     std::fputs(help_text(topic).c_str(), stdout);
     return 0;
@@ -1411,6 +1727,8 @@ int run(std::span<const std::string> args) {
   if (command == "encode") return cmd_encode(rest);
   if (command == "decode") return cmd_decode(rest);
   if (command == "stats") return cmd_stats(rest);
+  if (command == "shard") return cmd_shard(rest);
+  if (command == "verify") return cmd_verify(rest);
   if (command == "train-unigram") return cmd_train_unigram(rest);
   if (command == "m1-random") return cmd_m1_random(rest);
   if (command == "m1-seal") return cmd_m1_seal(rest);

@@ -3,7 +3,7 @@
 # EqualInfoAC[b=16] bytes per token (eqinfo's C++ coder) on validation and held-out text.
 #
 #   bash training/m1_sweep.sh mix     # example mix: share of no-left-context examples, same steps
-#   bash training/m1_sweep.sh size    # model size at a fixed budget of one CPU thread for ~10 min
+#   bash training/m1_sweep.sh size    # model size at a fixed training compute (the small model's 800 steps)
 #
 # Each run trains from scratch with seed 0 on the prepared corpus (scripts/prepare-data.sh) on one
 # thread, then seals the export and measures it. Results: runs/sweep/<name>/ and one TSV line per
@@ -63,11 +63,13 @@ case "${1:-}" in
     done
     ;;
   size)
-    # ~10 minutes of one thread each; steps set from each config's measured rate on this machine
-    # (small ~23 KB/s, medium ~7 KB/s, 3m ~2.6 KB/s at 8 KB per step) so the cosine ends on time.
-    run size-small "${SMALL[@]}" --steps 1600 --eval-every 0
-    run size-medium --layers 4 --d-model 192 --heads 3 --head-dim 64 --d-ff 768 --lr 7e-4 --steps 500 --eval-every 0
-    run size-3m --steps 190 --eval-every 0 --warmup-steps 20
+    # A fixed training compute: 6 x non-embedding parameters x bytes seen, equal to the small
+    # model's 800 steps of the mix sweep (393,984 x 6.65 MB); warmup 1/8 of the steps as there.
+    # Counted in FLOPs rather than seconds because this machine's load varies between runs.
+    run size-small "${SMALL[@]}" --steps 800 --eval-every 0
+    run size-medium --layers 4 --d-model 192 --heads 3 --head-dim 64 --d-ff 768 --lr 1e-3 --steps 178 \
+      --warmup-steps 22 --eval-every 0
+    run size-3m --steps 134 --warmup-steps 17 --eval-every 0
     ;;
   *)
     sed -n '2,9p' "$0" >&2

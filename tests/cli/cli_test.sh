@@ -20,6 +20,7 @@ if [[ $# -lt 1 ]]; then
 fi
 EQ=$1
 DATA=${2:-}
+[[ -z $DATA ]] || DATA=$(cd "$DATA" && pwd)
 if [[ ! -x $EQ ]]; then
   echo "cli_test: $EQ is not an executable" >&2
   exit 2
@@ -30,6 +31,9 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/eqinfo-cli-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T"
 export LC_ALL=C
+# These tests use the uniform model unless they name another: without --model the CLI would
+# load the bundled M1 (tested below in cli_test.sh), which is far slower.
+export EQINFO_MODEL=uniform
 
 failures=0
 checks=0
@@ -474,6 +478,33 @@ expect_fail "stats without files" 2 "no input files" "$EQ" stats
 expect_fail "train-unigram without -o" 2 "-o OUT" "$EQ" train-unigram text.txt
 expect_fail "help for unknown command" 2 "unknown command" "$EQ" help frobnicate
 expect_fail "flag with a value" 2 "takes no value" "$EQ" encode --verify=yes text.txt
+
+# ---------------------------------------------------------------------------
+# The default model: the bundled M1 of the source tree (or $EQINFO_MODEL)
+
+BUNDLED=${DATA:+$DATA/../models/m1/m1.safetensors}
+head -c 3000 text.txt >m1in.txt
+if [[ -n $BUNDLED && -f $BUNDLED ]]; then
+  expect_ok "encode with the default model" env -u EQINFO_MODEL "$EQ" encode -o def.eqt m1in.txt
+  expect_ok "encode with the bundled M1 named" env -u EQINFO_MODEL "$EQ" encode --model "$BUNDLED" -o named.eqt m1in.txt
+  expect_same "the default model is the bundled M1" named.eqt def.eqt
+  expect_ok "decode with the default model" env -u EQINFO_MODEL "$EQ" decode -o def.out def.eqt
+  expect_same "default model round trip" m1in.txt def.out
+  expect_ok "stats with the default model" env -u EQINFO_MODEL "$EQ" stats m1in.txt
+  grep -q "model=m1" "$T/out" || fail "stats without --model does not use M1: $(head -1 "$T/out")"
+  # The bundled M1 compresses English: clearly below the 8 bits/byte of the uniform model.
+  awk 'NR == 3 && $5 + 0 > 6.0 { exit 1 }' "$T/out" || fail "the bundled M1 codes English at > 6 bits/byte"
+  expect_fail "decode with the uniform model instead" 1 "settings_mismatch" "$EQ" decode --model uniform def.eqt
+else
+  fail "the bundled M1 ($BUNDLED) is missing"
+fi
+expect_ok "--model uniform" env -u EQINFO_MODEL "$EQ" encode --model uniform -o u.eqt m1in.txt
+expect_ok "decode --model uniform" env -u EQINFO_MODEL "$EQ" decode --model uniform -o u.out u.eqt
+expect_same "--model uniform round trip" m1in.txt u.out
+expect_fail "EQINFO_MODEL names a missing file" 1 "no-such-model" env EQINFO_MODEL="$T/no-such-model" \
+  "$EQ" encode -o x.eqt m1in.txt
+expect_ok "the bytes method needs no model" env EQINFO_MODEL="$T/no-such-model" "$EQ" encode --method bytes \
+  -o x.eqt m1in.txt
 
 # ---------------------------------------------------------------------------
 

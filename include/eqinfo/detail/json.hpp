@@ -146,26 +146,50 @@ class json_reader {
         case 'r': out.push_back('\r'); break;
         case 't': out.push_back('\t'); break;
         case 'u': {
-          if (pos_ + 4 > text_.size()) fail("short \\u escape");
-          unsigned code = 0;
-          const auto r = std::from_chars(text_.data() + pos_, text_.data() + pos_ + 4, code, 16);
-          if (r.ptr != text_.data() + pos_ + 4) fail("bad \\u escape");
-          pos_ += 4;
-          // Metadata is ASCII in practice; encode the code unit as UTF-8 (surrogates kept as is).
-          if (code < 0x80) {
-            out.push_back(static_cast<char>(code));
-          } else if (code < 0x800) {
-            out.push_back(static_cast<char>(0xC0 | (code >> 6)));
-            out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-          } else {
-            out.push_back(static_cast<char>(0xE0 | (code >> 12)));
-            out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+          std::uint32_t code = hex4();
+          // A high surrogate followed by an escaped low one is one code point
+          // (json.dumps writes every non-BMP character so); a lone surrogate
+          // is kept as its 3-byte form (WTF-8), so no input is refused.
+          if (code >= 0xD800 && code < 0xDC00 && text_.substr(pos_, 2) == "\\u") {
+            const std::size_t at = pos_;
+            pos_ += 2;
+            const std::uint32_t low = hex4();
+            if (low >= 0xDC00 && low < 0xE000)
+              code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+            else
+              pos_ = at;
           }
+          append_utf8(out, code);
           break;
         }
         default: fail("bad escape");
       }
+    }
+  }
+
+  std::uint32_t hex4() {
+    if (pos_ + 4 > text_.size()) fail("short \\u escape");
+    unsigned code = 0;
+    const auto r = std::from_chars(text_.data() + pos_, text_.data() + pos_ + 4, code, 16);
+    if (r.ptr != text_.data() + pos_ + 4) fail("bad \\u escape");
+    pos_ += 4;
+    return code;
+  }
+  static void append_utf8(std::string& out, std::uint32_t code) {
+    if (code < 0x80) {
+      out.push_back(static_cast<char>(code));
+    } else if (code < 0x800) {
+      out.push_back(static_cast<char>(0xC0 | (code >> 6)));
+      out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else if (code < 0x10000) {
+      out.push_back(static_cast<char>(0xE0 | (code >> 12)));
+      out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else {
+      out.push_back(static_cast<char>(0xF0 | (code >> 18)));
+      out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
     }
   }
 

@@ -1,0 +1,422 @@
+# SPDX-License-Identifier: MIT
+"""eqinfo: neurally compressed tokens with equal-info windows, from Python.
+
+    import eqinfo
+    tok = eqinfo.Tokenizer("en.unigram")           # or "uniform", or an M1 .safetensors file
+    tokens = tok.encode(b"any bytes at all")       # numpy uint16 array (N = 16)
+    assert tok.decode(tokens, n_bytes=16) == b"any bytes at all"   # exact, checked
+    text = tok.decode_bare(sampled_tokens)         # tokens sampled from a model (no byte count)
+
+    batches = tok.encode_batch(list_of_bytes, threads=0)   # oneTBB, GIL released, same tokens
+
+    shards = eqinfo.Shards("out/shards")           # token shards written by `eqinfo shard`
+
+Exact decoding needs the number of bytes the tokens encode (``n_bytes``,
+i.e. ``len(data)`` at encoding time): the last equal-info window, or the end
+of an AC stream, can be read as more than one byte string. ``decode`` takes
+it and checks everything; ``decode_bare`` is the separate, never-failing (on
+in-range tokens) reading for tokens that have no byte count, as the C++ API
+and the CLI (``--bytes`` / ``--bare``) do. .eqt token files carry the count.
+
+Every error eqinfo reports raises :class:`eqinfo.Error` (a ValueError) with
+a stable ``code`` (:class:`eqinfo.ErrorCode`) and the C++ message;
+:class:`eqinfo.FileError` (also an OSError) for files that cannot be read.
+"""
+
+import os
+
+import numpy as np
+
+try:
+    from . import _eqinfo
+except ImportError as _e:  # pragma: no cover - a source checkout without the built extension
+    raise ImportError(
+        "eqinfo: the C++ extension eqinfo._eqinfo is not built or not on the path; install with "
+        "'bash python/install.sh', or build with -DEQINFO_BUILD_PYTHON=ON and set PYTHONPATH=<build>/python "
+        f"({_e})"
+    ) from _e
+from ._errors import Error, ErrorCode, FileError
+from .shards import Shards
+
+__version__ = _eqinfo.version
+__all__ = [
+    "Tokenizer",
+    "Error",
+    "ErrorCode",
+    "FileError",
+    "Shards",
+    "train_unigram",
+    "m1_random",
+    "read_eqt",
+    "METHODS",
+    "RULES",
+]
+
+#: Method names (the CLI's): one token per byte; one arithmetic-code stream;
+#: ``ac`` that requires a unigram model; equal-info windows.
+METHODS = ("bytes", "ac", "static-ac", "equal-info")
+#: Equal-info window rules.
+RULES = ("delay", "greedy-exact")
+
+_DTYPES = {1: np.dtype(np.uint8), 2: np.dtype(np.uint16), 4: np.dtype(np.uint32)}
+
+
+def _read_file(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise FileError(
+            f"[eqinfo.file.io_error] {os.fspath(path)}: cannot open for reading ({reason})", ErrorCode.IO_ERROR
+        ) from e
+
+
+def _is_bytes_like(x):
+    return isinstance(x, (bytes, bytearray, memoryview))
+
+
+def _uint(name, value, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if value < 0 or value >= 2**32:
+        raise ValueError(f"{name} must be a non-negative 32-bit integer, got {value}")
+    return value
+
+
+def _count(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if value < 0 or value >= 2**64:
+        raise ValueError(f"{name} must be a non-negative 64-bit integer, got {value}")
+    return value
+
+
+def _threads(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"threads must be an int >= 0 (0: all cores), got {value!r}")
+    return min(int(value), 4096)
+
+
+def _as_tokens(tokens):
+    """Tokens as a 1-D integer numpy array (any integer dtype, list, CPU torch tensor)."""
+    a = np.asarray(tokens)
+    if a.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"tokens must be integers, got dtype {a.dtype}")
+    if a.ndim != 1:
+        raise ValueError(f"tokens must be a 1-D array, got shape {a.shape}")
+    if a.dtype == np.uint64 and int(a.max()) >= 2**32:
+        i = int(np.argmax(a >= 2**32))
+        raise Error(
+            f"[eqinfo.stream.token_out_of_range] token {i} is {int(a[i])}, not a token value",
+            ErrorCode.TOKEN_OUT_OF_RANGE,
+        )
+    return a
+
+
+def _model_source(model):
+    """(model file bytes or None, name for messages, spec to pickle, path)."""
+    if model is None or (isinstance(model, str) and model == "uniform"):
+        return None, "uniform", "uniform", None
+    if _is_bytes_like(model):
+        data = bytes(model)
+        return data, "<model bytes>", data, None
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        return _read_file(path), path, os.path.abspath(path), path
+    raise TypeError(
+        "model must be 'uniform', a path to a unigram or M1 model file, or the bytes of one; "
+        f"got {type(model).__name__}"
+    )
+
+
+class Tokenizer:
+    """Bytes <-> tokens for one model and one choice of settings.
+
+    Args:
+        model: ``"uniform"`` (default; 8 bits/byte, compresses nothing), a path
+            (str or os.PathLike) to a unigram model file (``eqinfo
+            train-unigram``, :func:`train_unigram`) or an M1 model file
+            (safetensors; its self-tests run at load), or the bytes of such a
+            file. Unigram and M1 files are told apart by content (a file
+            named ``uniform`` in the working directory: ``"./uniform"``).
+        method: ``"equal-info"`` (default), ``"ac"``, ``"static-ac"`` (``ac``
+            that requires a unigram model) or ``"bytes"`` (one 8-bit token per
+            byte; the model is ignored).
+        window_bits: equal-info window size b, a multiple of token_bits and
+            >= precision (default 16). Ignored by the other methods.
+        token_bits: bits per token N, 1..24; vocabulary 2**N. Default 16
+            (8 for ``"bytes"``, which allows nothing else).
+        precision: the model's CDF precision P, 8..24. Default: a unigram
+            file's stored precision, else 16; a different value requantises
+            a unigram model's counts.
+        rule: equal-info window rule, ``"delay"`` (default) or ``"greedy-exact"``.
+        self_test: run an M1 file's self-test vectors at load (default True).
+
+    These are the CLI's options and defaults (``eqinfo encode --help``), so
+    ``Tokenizer(m, method=..., window_bits=b, token_bits=N)`` gives the
+    tokens of ``eqinfo encode --model m --method ... -b b -N N``.
+
+    Invalid settings raise :class:`Error` (code ``INVALID_SETTINGS``); an
+    unknown method or rule name raises ValueError; a corrupt model file
+    raises :class:`Error` (``BAD_MAGIC``, ``BAD_MODEL_FILE``,
+    ``CHECKSUM_MISMATCH``, ``SELF_TEST_FAILED``, ...).
+
+    Tokens come back as numpy arrays of dtype :attr:`dtype`: uint8 for
+    N <= 8, uint16 for N <= 16, else uint32 -- the layout of the CLI's raw
+    and .npy output and of token shards.
+
+    A Tokenizer may be shared by threads (calls on one Tokenizer run one at
+    a time; batch calls run in parallel inside) and pickled (it is rebuilt
+    from the model path or bytes, e.g. in DataLoader workers).
+    """
+
+    def __init__(
+        self,
+        model="uniform",
+        method="equal-info",
+        window_bits=16,
+        token_bits=None,
+        precision=None,
+        rule="delay",
+        *,
+        self_test=True,
+    ):
+        if not isinstance(method, str):
+            raise TypeError(f"method must be a str, got {type(method).__name__}")
+        if not isinstance(rule, str):
+            raise TypeError(f"rule must be a str, got {type(rule).__name__}")
+        data, source, spec, path = _model_source(model)
+        self._args = (spec, method, window_bits, token_bits, precision, rule, bool(self_test))
+        self._model_path = path
+        self._core = _eqinfo.TokenizerCore(
+            data,
+            source,
+            method,
+            _uint("window_bits", window_bits),
+            _uint("token_bits", token_bits, allow_none=True),
+            _uint("precision", precision, allow_none=True),
+            rule,
+            bool(self_test),
+        )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def method(self):
+        """``"bytes"``, ``"ac"``, ``"static-ac"`` or ``"equal-info"``."""
+        return self._core.method
+
+    @property
+    def window_bits(self):
+        """b (meaningful for equal-info only)."""
+        return self._core.window_bits
+
+    @property
+    def token_bits(self):
+        """N: bits per token."""
+        return self._core.token_bits
+
+    @property
+    def precision(self):
+        """P: the model's CDF totals 2**P."""
+        return self._core.precision
+
+    @property
+    def rule(self):
+        """``"delay"`` or ``"greedy-exact"`` (meaningful for equal-info only)."""
+        return self._core.rule
+
+    @property
+    def vocab_size(self):
+        """2**N (256 for bytes)."""
+        return self._core.vocab_size
+
+    @property
+    def tokens_per_window(self):
+        """b / N for equal-info, else 0."""
+        return self._core.tokens_per_window
+
+    @property
+    def model_fingerprint(self):
+        """The model's 32-bit fingerprint (as recorded in .eqt files and shard manifests)."""
+        return self._core.model_fingerprint
+
+    @property
+    def model_kind(self):
+        """``"uniform"``, ``"unigram"``, ``"m1"``, or ``"none"`` (method bytes)."""
+        return self._core.model_kind
+
+    @property
+    def model_path(self):
+        """The model file's path, or None (uniform model, or a model given as bytes)."""
+        return self._model_path
+
+    @property
+    def m1_config(self):
+        """An M1 model's transformer config as a dict, else None."""
+        import json
+
+        text = self._core.m1_config
+        return json.loads(text) if text else None
+
+    @property
+    def dtype(self):
+        """numpy dtype of the token arrays: uint8 (N <= 8), uint16 (N <= 16) or uint32."""
+        return _DTYPES[self._core.storage_bytes]
+
+    @property
+    def settings(self):
+        """Everything that, with the bytes and the model, determines the tokens."""
+        return {
+            "method": self.method,
+            "window_bits": self.window_bits,
+            "token_bits": self.token_bits,
+            "precision": self.precision,
+            "rule": self.rule,
+            "model_fingerprint": self.model_fingerprint,
+        }
+
+    def __repr__(self):
+        s = f"eqinfo.Tokenizer(model={self._describe_model()!r}, method={self.method!r}"
+        if self.method == "equal-info":
+            s += f", window_bits={self.window_bits}"
+        if self.method != "bytes":
+            s += f", token_bits={self.token_bits}, precision={self.precision}"
+        if self.method == "equal-info":
+            s += f", rule={self.rule!r}"
+        return s + f") [fingerprint 0x{self.model_fingerprint:08x}]"
+
+    def _describe_model(self):
+        if self._model_path is not None:
+            return self._model_path
+        return "uniform" if self._args[0] == "uniform" else f"<{self.model_kind} model bytes>"
+
+    def __reduce__(self):
+        spec, method, window_bits, token_bits, precision, rule, self_test = self._args
+        return (_rebuild, (spec, method, window_bits, token_bits, precision, rule, self_test))
+
+    # ------------------------------------------------------------------ coding
+    def encode(self, data):
+        """Tokens of ``data`` (bytes, bytearray, memoryview, any contiguous buffer
+        such as a numpy array -- its raw bytes --, or str, encoded as UTF-8).
+
+        Returns a 1-D numpy array of dtype :attr:`dtype`. Decode it with
+        ``decode(tokens, n_bytes)`` where n_bytes is the number of bytes
+        encoded (``len(data)`` for bytes). Releases the GIL.
+        """
+        return self._core.encode(data)
+
+    def decode(self, tokens, n_bytes, *, threads=1):
+        """Exact decoding: the ``n_bytes`` bytes these tokens encode.
+
+        ``tokens``: any 1-D integer array-like. Raises :class:`Error`
+        (``TOKEN_OUT_OF_RANGE``, ``TRUNCATED_TOKENS``, ``TRAILING_BITS`` or
+        ``CORRUPT_STREAM``, naming the token or window) for anything this
+        tokenizer would not have written for ``n_bytes`` bytes.
+        ``threads`` != 1 decodes equal-info windows in parallel (0: all
+        cores); the bytes and errors are the same. Releases the GIL.
+        """
+        return self._core.decode(_as_tokens(tokens), _count("n_bytes", n_bytes), _threads(threads))
+
+    def decode_bare(self, tokens, *, threads=1):
+        """Decoding without a byte count, for tokens that have none (e.g.
+        sampled from a language model), by the documented bare rule: bytes as
+        they are; ac to the bytes its bits determine; equal-info window by
+        window. Raises :class:`Error` only for out-of-range tokens (and
+        ``TRUNCATED_TOKENS`` for a partial equal-info window).
+
+        Do not use it to read back your own encodings: it may differ from the
+        input at the very end (docs/format.md "End of input"); use decode().
+        """
+        return self._core.decode(_as_tokens(tokens), None, _threads(threads))
+
+    def encode_batch(self, items, threads=0):
+        """``[encode(x) for x in items]``, in parallel (oneTBB, GIL released).
+
+        The tokens are identical to ``encode`` for every ``threads`` (0: all
+        cores). If several items fail, the error of the first one is raised.
+        """
+        return self._core.encode_batch(list(items), _threads(threads))
+
+    def decode_batch(self, tokens, n_bytes, threads=0):
+        """``[decode(t, n) for t, n in zip(tokens, n_bytes)]``, in parallel (GIL released)."""
+        tokens = [_as_tokens(t) for t in tokens]
+        counts = [_count("n_bytes", n) for n in n_bytes]
+        if len(tokens) != len(counts):
+            raise ValueError(f"decode_batch: {len(tokens)} token arrays but {len(counts)} byte counts")
+        return self._core.decode_batch(tokens, counts, _threads(threads))
+
+    def decode_bare_batch(self, tokens, threads=0):
+        """``[decode_bare(t) for t in tokens]``, in parallel (GIL released)."""
+        return self._core.decode_bare_batch([_as_tokens(t) for t in tokens], _threads(threads))
+
+    # ------------------------------------------------------------------ .eqt files
+    def encode_eqt(self, data):
+        """The .eqt token file (bytes) of ``data``: the CLI's default output,
+        with the settings, the model fingerprint, the byte count and a CRC."""
+        return self._core.encode_eqt(data)
+
+    def decode_eqt(self, file, *, bare=False, threads=1):
+        """Decodes an .eqt token file (its bytes, or a path). It must have been
+        made with this tokenizer's settings and model (else ``SETTINGS_MISMATCH``)."""
+        data, source = _eqt_source(file)
+        return self._core.decode_eqt(data, source, bool(bare), _threads(threads))
+
+
+def _rebuild(spec, method, window_bits, token_bits, precision, rule, self_test):
+    return Tokenizer(spec, method, window_bits, token_bits, precision, rule, self_test=self_test)
+
+
+def _eqt_source(file):
+    if _is_bytes_like(file):
+        return file, "<bytes>"
+    if isinstance(file, (str, os.PathLike)):
+        return _read_file(file), os.fspath(file)
+    raise TypeError(f"expected the bytes of an .eqt file or a path, got {type(file).__name__}")
+
+
+def read_eqt(file):
+    """An .eqt token file's header and tokens (its bytes or a path), without
+    decoding: a dict with method, window_bits, token_bits, precision, rule,
+    model_fingerprint, n_bytes and tokens (numpy). Checks magic, version and CRC."""
+    data, source = _eqt_source(file)
+    return _eqinfo.read_eqt(data, source)
+
+
+def train_unigram(data, precision=16, path=None):
+    """A unigram model file (the paper's StaticAC model) counting every byte
+    of ``data`` (bytes-like or str, or an iterable of them), quantised at
+    ``precision`` by default. Returns the file's bytes (pass them, or the
+    ``path`` they are also written to, as ``Tokenizer(model=...)``); the same
+    file as ``eqinfo train-unigram``."""
+    items = [data] if (_is_bytes_like(data) or isinstance(data, str)) else list(data)
+    model = _eqinfo.train_unigram(items, _uint("precision", precision))
+    if path is not None:
+        with open(path, "wb") as f:
+            f.write(model)
+    return model
+
+
+def m1_random(path=None, *, layers=3, d_model=256, heads=4, head_dim=64, d_ff=1024, context=1024, seed=1):
+    """An M1 model file with fixed pseudo-random weights (``eqinfo m1-random``;
+    same defaults, the paper's "3m"): for tests and demos, it predicts nothing
+    useful. Returns the file's bytes (also written to ``path`` if given)."""
+    model = _eqinfo.m1_random(
+        _uint("layers", layers),
+        _uint("d_model", d_model),
+        _uint("heads", heads),
+        _uint("head_dim", head_dim),
+        _uint("d_ff", d_ff),
+        _uint("context", context),
+        _count("seed", seed),
+    )
+    if path is not None:
+        with open(path, "wb") as f:
+            f.write(model)
+    return model

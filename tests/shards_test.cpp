@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+// The token shard reader (eqinfo/shards.hpp): manifest round trip, a shard
+// written by the serialisers read back, and damage found; the JSON reader's
+// \u escapes (jsonl corpora escape every non-ASCII character).
+#include "test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <eqinfo/detail/json.hpp>
+#include <eqinfo/shards.hpp>
+#include <eqinfo/tokenizer.hpp>
+
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+using eqinfo::errc;
+using eqinfo_test::code_of;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string unescape(const std::string& json) {
+  return eqinfo::detail::json_reader(json, "test", errc::corrupt_stream).parse().text;
+}
+
+/// A shard directory of one shard with two examples, written with the
+/// library's serialisers (what `eqinfo shard` writes).
+struct fixture {
+  fs::path dir;
+  eqinfo::shard_manifest m;
+  std::string text = "Hello, shards!\n\nsecond document";
+
+  fixture() {
+    dir = fs::temp_directory_path() / ("eqinfo-shards-test-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    m.eqinfo_version = "0.1.0";
+    m.example_bytes = 20;
+    m.shard_examples = 4;
+    m.model_fingerprint = eqinfo::uniform_model(16).fingerprint();
+    m.inputs.push_back({"a.txt", "text", 14, 0x12345678, 0, 1});
+    m.inputs.push_back({"b.txt", "text", 15, 0x9abcdef0, 1, 1});
+    eqinfo::tokenizer tok(eqinfo::uniform_model(16), m.config);
+    const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+    const auto first = tok.encode(bytes.subspan(0, 20)), second = tok.encode(bytes.subspan(20));
+    std::vector<eqinfo::token_t> tokens = first.tokens;
+    tokens.insert(tokens.end(), second.tokens.begin(), second.tokens.end());
+    const std::vector<eqinfo::shard_example> index = {
+        {0, 0, 0, 20, 0, first.tokens.size()}, {20, 1, 4, text.size() - 20, first.tokens.size(), second.tokens.size()}};
+    const std::vector<eqinfo::shard_document> documents = {{0, 0, 14}, {1, 16, 15}};
+    eqinfo::shard_record r;
+    r.tokens_file = "shard-000000.npy";
+    r.index_file = "shard-000000.idx.npy";
+    r.documents_file = "shard-000000.docs.npy";
+    auto put = [&](const std::string& name, const std::vector<unsigned char>& data, std::uint64_t& size,
+                   std::uint32_t& crc) {
+      eqinfo::detail::write_file_bytes((dir / name).string(), data);
+      size = data.size();
+      crc = eqinfo::detail::crc32(data.data(), data.size());
+    };
+    put(r.tokens_file, eqinfo::detail::shards::serialize_tokens(tokens, m), r.tokens_file_size, r.tokens_crc32);
+    put(r.index_file, eqinfo::detail::shards::serialize_index(index), r.index_file_size, r.index_crc32);
+    put(r.documents_file, eqinfo::detail::shards::serialize_documents(documents), r.documents_file_size,
+        r.documents_crc32);
+    r.examples = 2;
+    r.bytes = text.size();
+    r.tokens = tokens.size();
+    r.documents = 2;
+    m.shards.push_back(r);
+    eqinfo::detail::write_file_bytes(
+        (dir / "manifest.json").string(),
+        std::span<const unsigned char>(reinterpret_cast<const unsigned char*>(eqinfo::to_json(m).data()),
+                                       eqinfo::to_json(m).size()));
+  }
+  ~fixture() { fs::remove_all(dir); }
+};
+
+}  // namespace
+
+TEST_CASE("JSON \\u escapes: surrogate pairs are one code point, lone surrogates are kept", "[shards][json]") {
+  CHECK(unescape(R"("caf\u00e9")") == "caf\xc3\xa9");
+  CHECK(unescape(R"("\ud83d\ude00!")") == "\xf0\x9f\x98\x80!");
+  CHECK(unescape(R"("\ud83d!")") == "\xed\xa0\xbd!");  // lone high surrogate: WTF-8
+  CHECK(unescape(R"("\ud83d\u0041")") ==
+        "\xed\xa0\xbd"
+        "A");                                                      // not followed by a low one
+  CHECK(unescape(R"("nul\u0000x")") == std::string("nul\0x", 5));  // a NUL byte in a document
+  CHECK(code_of([] { unescape(R"("\ud83d\u12")"); }) == errc::corrupt_stream);
+}
+
+TEST_CASE("a shard manifest survives to_json and parse_shard_manifest", "[shards]") {
+  eqinfo::shard_manifest m;
+  m.eqinfo_version = "1.2.3";
+  m.config.kind = eqinfo::method::equal_info_ac;
+  m.config.window_bits = 32;
+  m.config.token_bits = 8;
+  m.config.rule = eqinfo::window_rule::greedy_exact;
+  m.model_kind = "unigram";
+  m.model_path = "dir/en \"quoted\".unigram";
+  m.model_fingerprint = 0xdeadbeef;
+  m.separator = std::string("\0\xff\n", 3);
+  m.keep_documents = true;
+  m.token_format = "raw";
+  m.inputs.push_back({"x.jsonl", "jsonl", 100, 0xcafef00d, 0, 7});
+  eqinfo::shard_record r;
+  r.tokens_file = "shard-000000.bin";
+  r.index_file = "shard-000000.idx.npy";
+  r.documents_file = "shard-000000.docs.npy";
+  r.examples = 3;
+  r.bytes = 99;
+  r.tokens = 50;
+  r.source_crc32 = 0x01020304;
+  m.shards.push_back(r);
+  const std::string json = eqinfo::to_json(m);
+  const eqinfo::shard_manifest back = eqinfo::parse_shard_manifest(json, "manifest.json");
+  CHECK(back.config == m.config);
+  CHECK(back.model_path == m.model_path);
+  CHECK(back.model_fingerprint == m.model_fingerprint);
+  CHECK(back.separator == m.separator);
+  CHECK(back.keep_documents);
+  CHECK(back.shards == m.shards);
+  CHECK(back.inputs.at(0).documents == 7);
+  CHECK(eqinfo::to_json(back) == json);                     // deterministic
+  CHECK(json.find("\"separator\":") == std::string::npos);  // not UTF-8: only separator_hex
+
+  std::string tampered = json;
+  tampered.replace(tampered.find("\"bytes\": 99"), 11, "\"bytes\": 98");
+  CHECK(code_of([&] { eqinfo::parse_shard_manifest(tampered, "m"); }) == errc::corrupt_stream);  // totals differ
+  CHECK(code_of([] { eqinfo::parse_shard_manifest("{\"format\": \"other\"}", "m"); }) == errc::bad_magic);
+  CHECK(code_of([] { eqinfo::parse_shard_manifest("{", "m"); }) == errc::corrupt_stream);
+}
+
+TEST_CASE("load_shard reads what the serialisers wrote and finds damage", "[shards]") {
+  fixture f;
+  const eqinfo::shard_manifest m = eqinfo::load_shard_manifest(f.dir);
+  const eqinfo::shard s = eqinfo::load_shard(f.dir, m, 0);
+  REQUIRE(s.examples.size() == 2);
+  CHECK(s.documents.size() == 2);
+  eqinfo::tokenizer tok(eqinfo::uniform_model(16), m.config);
+  std::string back;
+  for (std::size_t i = 0; i < s.examples.size(); ++i) {
+    const auto bytes = tok.decode(s.tokens_of(i), s.examples[i].byte_count);
+    back.append(bytes.begin(), bytes.end());
+  }
+  CHECK(back == f.text);
+  CHECK(code_of([&] { eqinfo::load_shard(f.dir, m, 1); }) == errc::invalid_argument);
+
+  // One byte changed in the token file: the CRC no longer matches.
+  const auto path = (f.dir / "shard-000000.npy").string();
+  auto data = eqinfo::detail::read_file_bytes(path);
+  data[data.size() - 1] ^= 1;
+  eqinfo::detail::write_file_bytes(path, data);
+  CHECK(code_of([&] { eqinfo::load_shard(f.dir, m, 0); }) == errc::checksum_mismatch);
+  fs::remove(path);
+  CHECK(code_of([&] { eqinfo::load_shard(f.dir, m, 0); }) == errc::io_error);
+}

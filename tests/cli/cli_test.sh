@@ -27,71 +27,12 @@ if [[ ! -x $EQ ]]; then
 fi
 case $EQ in /*) ;; *) EQ=$PWD/$EQ ;; esac
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/eqinfo-cli-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T"
-export LC_ALL=C
-# These tests use the uniform model unless they name another: without --model the CLI would
-# load the bundled M1 (tested below in cli_test.sh), which is far slower.
-export EQINFO_MODEL=uniform
-
-failures=0
-checks=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-pass() { checks=$((checks + 1)); }
-
-# run CMD...: runs it with stdout in $T/out, stderr in $T/err, status in $rc.
-run() {
-  set +e
-  "$@" >"$T/out" 2>"$T/err"
-  rc=$?
-  set -e
-}
-
-# expect_ok DESCRIPTION CMD...: records a failure unless CMD exits 0; test
-# $rc afterwards to go on only if it did. (The helpers return 0 either way so
-# that `set -e` does not end the script at the first failure.)
-expect_ok() {
-  local what=$1
-  shift
-  run "$@"
-  if [[ $rc -ne 0 ]]; then
-    fail "$what: exit $rc (expected 0): $*"
-    sed 's/^/    /' "$T/err" >&2
-    return 0
-  fi
-  pass
-}
-
-# expect_fail DESCRIPTION CODE PATTERN CMD...: exit CODE, stderr matches PATTERN.
-expect_fail() {
-  local what=$1 code=$2 pattern=$3
-  shift 3
-  run "$@"
-  if [[ $rc -ne $code ]]; then
-    fail "$what: exit $rc (expected $code): $*"
-    sed 's/^/    /' "$T/err" >&2
-    return 0
-  fi
-  if ! grep -q -e "$pattern" "$T/err"; then
-    fail "$what: stderr lacks '$pattern': $*"
-    sed 's/^/    /' "$T/err" >&2
-    return 0
-  fi
-  pass
-}
-
-# expect_same DESCRIPTION EXPECTED ACTUAL
-expect_same() {
-  if cmp -s "$2" "$3"; then
-    pass
-  else
-    fail "$1: $3 differs from $2 ($(wc -c <"$2") vs $(wc -c <"$3") bytes)"
-  fi
-}
+# shellcheck source=harness.sh
+source "$HERE/harness.sh"
 
 # ---------------------------------------------------------------------------
 # Inputs

@@ -27,6 +27,7 @@ fi
 case $EQ in /*) ;; *) EQ=$PWD/$EQ ;; esac
 case $DATA in /* | "") ;; *) DATA=$PWD/$DATA ;; esac
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/eqinfo-shard-test.XXXXXX")
 bg_pid=
 cleanup() {
@@ -35,68 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$T"
-export LC_ALL=C
-# These tests use the uniform model unless they name another: without --model the CLI would
-# load the bundled M1 (tested below in cli_test.sh), which is far slower.
-export EQINFO_MODEL=uniform
-
-failures=0
-checks=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-pass() { checks=$((checks + 1)); }
-
-# run CMD...: stdout in $T/out, stderr in $T/err, status in $rc.
-run() {
-  set +e
-  "$@" >"$T/out" 2>"$T/err"
-  rc=$?
-  set -e
-}
-
-# expect_ok DESCRIPTION CMD...
-expect_ok() {
-  local what=$1
-  shift
-  run "$@"
-  if [[ $rc -ne 0 ]]; then
-    fail "$what: exit $rc (expected 0): $*"
-    sed 's/^/    /' "$T/err" >&2
-    return 0
-  fi
-  pass
-}
-
-# expect_fail DESCRIPTION CODE PATTERN CMD...: exit CODE, stderr matches PATTERN.
-expect_fail() {
-  local what=$1 code=$2 pattern=$3
-  shift 3
-  run "$@"
-  if [[ $rc -ne $code ]]; then
-    fail "$what: exit $rc (expected $code): $*"
-    sed 's/^/    /' "$T/err" >&2
-    return 0
-  fi
-  if ! grep -q -e "$pattern" "$T/err"; then
-    fail "$what: stderr lacks '$pattern': $*"
-    sed 's/^/    /' "$T/err" >&2
-    return 0
-  fi
-  pass
-}
-
-# expect_same DESCRIPTION EXPECTED ACTUAL: files or directories, byte for byte.
-expect_same() {
-  if [[ -d $2 ]]; then
-    if diff -r "$2" "$3" >/dev/null 2>&1; then pass; else fail "$1: directories $2 and $3 differ: $(diff -rq "$2" "$3" 2>&1 | head -3 | tr '\n' ';')"; fi
-  elif cmp -s "$2" "$3"; then
-    pass
-  else
-    fail "$1: $3 differs from $2"
-  fi
-}
+# shellcheck source=harness.sh
+source "$HERE/harness.sh"
 
 # shard_and_verify DESCRIPTION DIR SHARD-OPTIONS... : shard into DIR, then verify it.
 shard_and_verify() {

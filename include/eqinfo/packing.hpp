@@ -82,23 +82,92 @@ inline std::vector<token_t> parse_tokens_raw(std::span<const unsigned char> data
   return tokens;
 }
 
-/// A 1-D NumPy array (.npy format 1.0) of dtype <u1/<u2/<u4 chosen by N.
-inline std::vector<unsigned char> serialize_tokens_npy(std::span<const token_t> tokens, unsigned token_bits) {
-  const unsigned width = token_storage_bytes(token_bits);
-  std::string header = std::string("{'descr': '") +
-                       (width == 1   ? "|u1"
-                        : width == 2 ? "<u2"
-                                     : "<u4") +
-                       "', 'fortran_order': False, 'shape': (" + std::to_string(tokens.size()) + ",), }";
+namespace detail {
+
+/// A NumPy 1.0 file: header padded so the data starts at a multiple of 64
+/// bytes, then `body`. `shape` is a Python tuple, e.g. "(5,)" or "(5, 4)".
+inline std::vector<unsigned char> npy_file(const std::string& descr, const std::string& shape,
+                                           std::span<const unsigned char> body) {
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
   // magic(6) + version(2) + length(2) + header + '\n' is a multiple of 64.
   while ((10 + header.size() + 1) % 64 != 0) header.push_back(' ');
   header.push_back('\n');
   std::vector<unsigned char> out = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
-  detail::put_le(out, header.size(), 2);
+  put_le(out, header.size(), 2);
   out.insert(out.end(), header.begin(), header.end());
-  const auto body = serialize_tokens_raw(tokens, token_bits);
   out.insert(out.end(), body.begin(), body.end());
   return out;
+}
+
+/// A C-order .npy array of `columns` columns (0: one-dimensional): its dtype
+/// ("<u2", ...), row count and data bytes.
+struct npy_view {
+  std::string descr;
+  std::size_t rows = 0;
+  std::span<const unsigned char> body;
+};
+
+/// Reads the header of a .npy file (versions 1 and 2) and checks its shape;
+/// the data must be exactly rows x max(columns, 1) x width(descr) bytes, where
+/// `width` maps a dtype to its size or 0 for one the caller does not take.
+/// Throws errc::bad_magic, unsupported_version or truncated_tokens.
+template <class Width>
+npy_view parse_npy(std::span<const unsigned char> data, const std::string& source, std::size_t columns, Width&& width) {
+  le_reader in(data, source, errc::truncated_tokens);
+  const auto magic = in.take(6, "npy magic");
+  if (std::memcmp(magic.data(), "\x93NUMPY", 6) != 0) throw error(errc::bad_magic, source + ": not a .npy file");
+  const auto major = in.get(1, "npy version");
+  in.get(1, "npy version");
+  if (major != 1 && major != 2)
+    throw error(errc::unsupported_version, source + ": .npy version " + std::to_string(major));
+  const auto length = in.get(major == 1 ? 2 : 4, "npy header length");
+  const auto raw = in.take(static_cast<std::size_t>(length), "npy header");
+  std::string header(raw.begin(), raw.end());
+  std::erase(header, ' ');
+  auto value_at = [&](const std::string& key) {
+    const auto at = header.find("'" + key + "':");
+    if (at == std::string::npos) throw error(errc::bad_magic, source + ": .npy header lacks '" + key + "'");
+    return at + key.size() + 3;
+  };
+  npy_view v;
+  const std::size_t d = value_at("descr");
+  const std::size_t d_end = header[d] == '\'' ? header.find('\'', d + 1) : std::string::npos;
+  if (d_end == std::string::npos) throw error(errc::bad_magic, source + ": .npy header has a malformed 'descr'");
+  v.descr = header.substr(d + 1, d_end - d - 1);
+  const std::size_t w = width(v.descr);
+  if (w == 0) throw error(errc::unsupported_version, source + ": .npy dtype " + v.descr + " is not supported here");
+  if (header.compare(value_at("fortran_order"), 5, "False") != 0)
+    throw error(errc::unsupported_version, source + ": Fortran-order arrays are not supported");
+  std::size_t pos = value_at("shape"), digits = 0;
+  if (header[pos] != '(') throw error(errc::bad_magic, source + ": .npy header has a malformed 'shape'");
+  for (++pos; pos < header.size() && header[pos] >= '0' && header[pos] <= '9' && digits < 18; ++pos, ++digits)
+    v.rows = v.rows * 10 + static_cast<std::size_t>(header[pos] - '0');
+  // One-dimensional: "(n,)" (or numpy's never-written "(n)"); two: "(n,c)".
+  const bool shape_ok =
+      columns == 0 ? header.compare(pos, 2, ",)") == 0 || header.compare(pos, 1, ")") == 0
+                   : header.compare(pos, std::to_string(columns).size() + 2, "," + std::to_string(columns) + ")") == 0;
+  if (digits == 0 || !shape_ok)
+    throw error(errc::unsupported_version, source + ": shape is not (n," +
+                                               (columns == 0 ? std::string(")") : std::to_string(columns) + ")") +
+                                               " (header " + header + ")");
+  const std::size_t bytes = v.rows * (columns == 0 ? 1 : columns) * w;
+  if (in.remaining() != bytes)
+    throw error(errc::truncated_tokens, source + ": header promises " + std::to_string(bytes) +
+                                            " bytes of data, the file has " + std::to_string(in.remaining()));
+  v.body = in.take(bytes, "npy data");
+  return v;
+}
+
+}  // namespace detail
+
+/// A 1-D NumPy array (.npy format 1.0) of dtype <u1/<u2/<u4 chosen by N.
+inline std::vector<unsigned char> serialize_tokens_npy(std::span<const token_t> tokens, unsigned token_bits) {
+  const unsigned width = token_storage_bytes(token_bits);
+  const auto body = serialize_tokens_raw(tokens, token_bits);
+  return detail::npy_file(width == 1   ? "|u1"
+                          : width == 2 ? "<u2"
+                                       : "<u4",
+                          "(" + std::to_string(tokens.size()) + ",)", body);
 }
 
 /// Reads a 1-D C-order .npy of unsigned integers (u1, u2 or u4, little-endian).
@@ -106,59 +175,20 @@ inline std::vector<unsigned char> serialize_tokens_npy(std::span<const token_t> 
 /// token_out_of_range.
 inline std::vector<token_t> parse_tokens_npy(std::span<const unsigned char> data, unsigned token_bits,
                                              const std::string& source = "tokens.npy") {
-  detail::le_reader in(data, source, errc::truncated_tokens);
-  const auto magic = in.take(6, "npy magic");
-  if (std::memcmp(magic.data(), "\x93NUMPY", 6) != 0) throw error(errc::bad_magic, source + ": not a .npy file");
-  const auto major = in.get(1, "npy version");
-  in.get(1, "npy version");
-  if (major != 1 && major != 2)
-    throw error(errc::unsupported_version, source + ": .npy version " + std::to_string(major));
-  const auto header_length = in.get(major == 1 ? 2 : 4, "npy header length");
-  const auto raw = in.take(static_cast<std::size_t>(header_length), "npy header");
-  const std::string header(raw.begin(), raw.end());
-  auto field = [&](const std::string& key) -> std::string {
-    const auto at = header.find("'" + key + "'");
-    if (at == std::string::npos) throw error(errc::bad_magic, source + ": .npy header lacks '" + key + "'");
-    auto start = header.find(':', at) + 1;
-    while (start < header.size() && header[start] == ' ') ++start;
-    const char close = header[start] == '(' ? ')' : header[start] == '\'' ? '\'' : ',';
-    const auto end = header.find(close, start + 1);
-    return header.substr(start, end == std::string::npos ? std::string::npos : end - start + 1);
+  const auto width_of = [](const std::string& descr) -> std::size_t {
+    return descr == "|u1" || descr == "<u1" ? 1 : descr == "<u2" ? 2 : descr == "<u4" ? 4 : 0;
   };
-  const std::string descr = field("descr");
-  unsigned width = 0;
-  if (descr == "'|u1'" || descr == "'<u1'")
-    width = 1;
-  else if (descr == "'<u2'")
-    width = 2;
-  else if (descr == "'<u4'")
-    width = 4;
-  else
-    throw error(errc::unsupported_version, source + ": dtype " + descr + " is not <u1, <u2 or <u4");
-  if (field("fortran_order").rfind("False", 0) != 0)
-    throw error(errc::unsupported_version, source + ": Fortran-order arrays are not supported");
-  const std::string shape = field("shape");  // "(n,)" or "(n)"
-  std::size_t count = 0;
-  std::size_t digits = 0;
-  for (std::size_t i = 1; i < shape.size() && shape[i] >= '0' && shape[i] <= '9'; ++i, ++digits)
-    count = count * 10 + static_cast<std::size_t>(shape[i] - '0');
-  if (digits == 0 || digits > 18 || (shape[1 + digits] != ',' && shape[1 + digits] != ')') ||
-      shape.find(',', 2 + digits) < shape.size() - 1)
-    throw error(errc::unsupported_version, source + ": shape " + shape + " is not one-dimensional");
-  if (in.remaining() != count * width)
-    throw error(errc::truncated_tokens, source + ": header promises " + std::to_string(count) + " tokens (" +
-                                            std::to_string(count * width) + " bytes), file has " +
-                                            std::to_string(in.remaining()) + " bytes of data");
-  const auto body = in.take(count * width, "npy data");
-  std::vector<token_t> tokens(count);
-  detail::le_reader values(body, source, errc::truncated_tokens);
+  const detail::npy_view v = detail::parse_npy(data, source, 0, width_of);
+  const std::size_t width = width_of(v.descr);
+  std::vector<token_t> tokens(v.rows);
+  detail::le_reader values(v.body, source, errc::truncated_tokens);
   const std::uint64_t limit = std::uint64_t{1} << token_bits;
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::uint64_t v = values.get(static_cast<int>(width), "token");
-    if (v >= limit)
-      throw error(errc::token_out_of_range, source + ": token " + std::to_string(i) + " is " + std::to_string(v) +
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    const std::uint64_t value = values.get(static_cast<int>(width), "token");
+    if (value >= limit)
+      throw error(errc::token_out_of_range, source + ": token " + std::to_string(i) + " is " + std::to_string(value) +
                                                 ", not below 2^" + std::to_string(token_bits));
-    tokens[i] = static_cast<token_t>(v);
+    tokens[i] = static_cast<token_t>(value);
   }
   return tokens;
 }

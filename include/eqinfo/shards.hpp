@@ -149,55 +149,15 @@ inline bool valid_utf8(std::string_view s) {
   return true;
 }
 
-/// A NumPy 1.0 file: header padded to a multiple of 64 bytes, then `body`.
-inline std::vector<unsigned char> npy(const std::string& descr, const std::string& shape,
-                                      std::span<const unsigned char> body) {
-  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
-  while ((10 + header.size() + 1) % 64 != 0) header.push_back(' ');
-  header.push_back('\n');
-  std::vector<unsigned char> out = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
-  put_le(out, header.size(), 2);
-  out.insert(out.end(), header.begin(), header.end());
-  out.insert(out.end(), body.begin(), body.end());
-  return out;
-}
-
-/// The body of a C-order .npy file of dtype `descr` and `columns` columns
-/// (0: one-dimensional); sets `rows`.
+/// The data of a C-order .npy file of dtype `descr` (of `width` bytes) and
+/// `columns` columns (0: one-dimensional); sets `rows`.
 inline std::span<const unsigned char> npy_body(std::span<const unsigned char> data, const std::string& source,
                                                const std::string& descr, std::size_t width, std::size_t columns,
                                                std::size_t& rows) {
-  le_reader in(data, source, errc::truncated_tokens);
-  const auto magic = in.take(6, "npy magic");
-  if (std::memcmp(magic.data(), "\x93NUMPY", 6) != 0) throw error(errc::bad_magic, source + ": not a .npy file");
-  const auto major = in.get(1, "npy version");
-  in.get(1, "npy version");
-  if (major != 1 && major != 2)
-    throw error(errc::unsupported_version, source + ": .npy version " + std::to_string(major));
-  const auto length = in.get(major == 1 ? 2 : 4, "npy header length");
-  const auto raw = in.take(static_cast<std::size_t>(length), "npy header");
-  std::string header(raw.begin(), raw.end());
-  std::erase(header, ' ');
-  const auto has = [&](const std::string& part) { return header.find(part) != std::string::npos; };
-  if (!has("'descr':'" + descr + "'"))
-    throw error(errc::unsupported_version, source + ": dtype is not " + descr + " (header " + header + ")");
-  if (!has("'fortran_order':False"))
-    throw error(errc::unsupported_version, source + ": Fortran-order arrays are not supported");
-  const auto at = header.find("'shape':(");
-  if (at == std::string::npos) throw error(errc::bad_magic, source + ": .npy header lacks 'shape'");
-  std::size_t pos = at + 9, digits = 0;
-  rows = 0;
-  for (; pos < header.size() && header[pos] >= '0' && header[pos] <= '9' && digits < 18; ++pos, ++digits)
-    rows = rows * 10 + static_cast<std::size_t>(header[pos] - '0');
-  const std::string rest = columns == 0 ? ",)" : "," + std::to_string(columns) + ")";
-  if (digits == 0 || header.compare(pos, rest.size(), rest) != 0)
-    throw error(errc::unsupported_version,
-                source + ": shape is not (n" + (columns == 0 ? std::string(",)") : rest) + " (header " + header + ")");
-  const std::size_t bytes = rows * (columns == 0 ? 1 : columns) * width;
-  if (in.remaining() != bytes)
-    throw error(errc::truncated_tokens, source + ": header promises " + std::to_string(bytes) +
-                                            " bytes of data, the file has " + std::to_string(in.remaining()));
-  return in.take(bytes, "npy data");
+  const npy_view v =
+      parse_npy(data, source, columns, [&](const std::string& d) -> std::size_t { return d == descr ? width : 0; });
+  rows = v.rows;
+  return v.body;
 }
 
 template <std::size_t Columns>
@@ -206,7 +166,7 @@ std::vector<unsigned char> int64_table(std::span<const std::array<std::uint64_t,
   body.reserve(rows.size() * Columns * 8);
   for (const auto& row : rows)
     for (std::uint64_t v : row) put_le(body, v, 8);
-  return npy("<i8", "(" + std::to_string(rows.size()) + ", " + std::to_string(Columns) + ")", body);
+  return npy_file("<i8", "(" + std::to_string(rows.size()) + ", " + std::to_string(Columns) + ")", body);
 }
 
 template <std::size_t Columns>
@@ -231,7 +191,7 @@ inline std::vector<unsigned char> serialize_tokens(std::span<const token_t> toke
   body.reserve(tokens.size() * width);
   for (token_t t : tokens) put_le(body, t, static_cast<int>(width));
   if (m.token_format == "raw") return body;
-  return npy(width == 2 ? "<u2" : "<u4", "(" + std::to_string(tokens.size()) + ",)", body);
+  return npy_file(width == 2 ? "<u2" : "<u4", "(" + std::to_string(tokens.size()) + ",)", body);
 }
 
 inline std::vector<token_t> parse_tokens(std::span<const unsigned char> data, const shard_manifest& m,

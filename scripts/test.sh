@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # THE test command: bash scripts/test.sh
 #
-#   (a) Release build (benchmarks too), warnings as errors, full ctest
+#   (a) Release build (benchmarks and the Python bindings too), warnings as
+#       errors, full ctest (unit tests, CLI and shard tests, Python binding tests)
 #   (b) Debug build with AddressSanitizer + UBSan, full ctest
 #   (c) Release build with -march=x86-64-v3 (AVX2/FMA), full ctest: the golden
 #       token tests make this an ISA-determinism check
@@ -14,14 +15,17 @@
 #   (g) g++ -O3 -march=native -ffp-contract=fast (AVX-512 here, FMA allowed
 #       everywhere the headers do not forbid it): the unit suite, whose golden
 #       tokens must still match
-#   (h) Python: training/ tests (pytest), then the C++ M1 against the PyTorch
-#       reference on a random model (training/compare_with_eqinfo.py)
+#   (h) Python: training/ tests (pytest: M1 trainer, M2 trainer and experiment
+#       smoke, compression-study smoke), then the C++ M1 against the PyTorch
+#       reference (training/compare_with_eqinfo.py) on a random model and on the
+#       shipped models/m1, whose plain-AC code length must also be within 1 %
+#       of its cross-entropy
 #
 # Stops at the first failure. Environment:
 #   EQINFO_BUILD_ROOT  where the build trees go (default: build/test)
 #   EQINFO_JOBS        parallel jobs (default: 2)
 #   EQINFO_SKIP_DEPS=1 do not run scripts/install-deps.sh
-#   EQINFO_CTEST_ARGS  extra ctest arguments, e.g. "-E cli_test" (word-split)
+#   EQINFO_CTEST_ARGS  extra ctest arguments, e.g. "-LE cli" (word-split)
 #   EQINFO_FUZZ_SECONDS  seconds per fuzz target in (f) (default 20; 0 skips (f))
 set -euo pipefail
 

@@ -1195,12 +1195,12 @@ def main(argv=None):
         n = int.from_bytes(f.read(8), "little")
         header = json.loads(f.read(n))
     m1_config = header.get("__metadata__", {}).get("config", "?")
-    busy = load_start[0] > 1.5 or load_end[0] > 1.5
+    busy = load_start[0] > 1.5  # at the end the load includes this run's own --jobs
     res = dict(
         command="/usr/bin/python3 training/study/compression_study.py" + (" " + shlex.join(argv if argv is not None else sys.argv[1:]) if (argv if argv is not None else sys.argv[1:]) else ""),
         date=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), machine=f"{cpu_name()}, {os.cpu_count()} cores",
         load_start=load_start, load_end=load_end,
-        busy_note=": the machine was busy with other work (M1 trainings), so wall times are pessimistic" if busy else "",
+        busy_note=": the machine was busy with other work, so wall times are pessimistic" if busy else "",
         other_load=f"other processes (load average {load_start[0]:.1f} -> {load_end[0]:.1f})",
         input_desc=input_desc, args=vars(args),
         m1=dict(path=os.path.relpath(m1, ROOT) if str(m1).startswith(str(ROOT)) else str(m1),

@@ -3,7 +3,7 @@
 # THE main-job command: bash scripts/quickstart.sh
 #
 # Builds the eqinfo CLI (Release); with the bundled M1 (models/m1) encodes the
-# held-out Jargon File sample with the default settings (EqualInfoAC, b = 16,
+# Jargon File sample (held out from the unigram model; the Jargon File is one of M1's training sources) with the default settings (EqualInfoAC, b = 16,
 # N = 16) and --verify, decodes it again and checks the bytes are identical;
 # turns the bundled samples into token shards and verifies them; prints the
 # stats of every method, and of StaticAC with a unigram model trained on the
@@ -47,7 +47,7 @@ M1=models/m1/m1.safetensors
 [[ -f "$M1" ]] || die "$M1 (the bundled M1) is missing"
 unset EQINFO_MODEL # the CLI's default model is then the bundled M1
 
-step "encode the held-out $HELD_OUT with the bundled M1 (EqualInfoAC b=16, N=16), checking the round trip"
+step "encode $HELD_OUT with the bundled M1 (EqualInfoAC b=16, N=16), checking the round trip"
 run encode --verify --progress "$HELD_OUT" -o build/jargon.eqt
 
 step "decode (windows in parallel) and compare"
@@ -60,7 +60,7 @@ rm -rf build/sample-shards
 run shard --progress --out build/sample-shards data/sample/
 run verify build/sample-shards
 
-step "stats: every method on the first 16 KiB of the held-out text, M1 against a unigram model"
+step "stats: every method on the first 16 KiB of $HELD_OUT, M1 against a unigram model"
 head -c 16384 "$HELD_OUT" >build/jargon16k.txt
 run train-unigram "$TRAIN" -o build/sample.unigram
 run stats --all --threads "$JOBS" build/jargon16k.txt

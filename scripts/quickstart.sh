@@ -48,7 +48,8 @@ M1=models/m1/m1.safetensors
 unset EQINFO_MODEL # the CLI's default model is then the bundled M1
 
 step "encode $HELD_OUT with the bundled M1 (EqualInfoAC b=16, N=16), checking the round trip"
-run encode --verify --progress "$HELD_OUT" -o build/jargon.eqt
+# stderr is kept too: its "N tokens" line feeds the summary, so nothing is encoded twice.
+run encode --verify --progress "$HELD_OUT" -o build/jargon.eqt 2> >(tee build/jargon.encode.log >&2)
 
 step "decode (windows in parallel) and compare"
 run decode --threads "$JOBS" build/jargon.eqt -o build/jargon.out
@@ -70,5 +71,8 @@ input_bytes=$(wc -c <"$HELD_OUT")
 step "summary"
 printf '  model      %s (models/m1/README.md)\n' "$M1"
 printf '  input      %s, %d bytes\n' "$HELD_OUT" "$input_bytes"
-"$EQINFO" stats "$HELD_OUT" | awk 'NR == 3 { printf "  tokens     %d 16-bit tokens, %.3f bytes/token, %.3f bits/byte\n", $3, $4, $5 }'
+tokens=$(grep -o '[0-9]* tokens in' build/jargon.encode.log | tail -n 1 | cut -d ' ' -f 1)
+[[ -n "$tokens" ]] || die "the encoder did not report its token count"
+awk -v t="$tokens" -v b="$input_bytes" \
+  'BEGIN { printf "  tokens     %d 16-bit tokens, %.3f bytes/token, %.3f bits/byte\n", t, b / t, 16 * t / b }'
 printf '  round trip ok (encode --verify, decode, cmp); shards verified: build/sample-shards\n'

@@ -231,6 +231,27 @@ TEST_CASE("settings are validated with a message naming the field", "[tokenizer]
   REQUIRE(code_of([&] { eqinfo::tokenizer tok(model, s); }) == errc::settings_mismatch);
 }
 
+TEST_CASE("method and window-rule names parse as the CLI and Python spell them", "[tokenizer][settings]") {
+  for (method m : {method::bytes, method::ac, method::equal_info_ac}) {
+    const auto named = eqinfo::parse_method_name(eqinfo::to_string(m));
+    REQUIRE(named);
+    CHECK(named->kind == m);
+    CHECK_FALSE(named->static_ac);
+  }
+  for (const char* name : {"static-ac", "static_ac"}) {
+    const auto named = eqinfo::parse_method_name(name);
+    REQUIRE(named);
+    CHECK(named->kind == method::ac);
+    CHECK(named->static_ac);
+  }
+  CHECK(eqinfo::parse_method_name("equal-info")->kind == method::equal_info_ac);
+  for (window_rule r : {window_rule::delay, window_rule::greedy_exact})
+    CHECK(eqinfo::parse_window_rule(eqinfo::to_string(r)) == r);
+  CHECK(eqinfo::parse_window_rule("greedy-exact") == window_rule::greedy_exact);
+  for (const char* bad : {"", "Bytes", "equal", "static", "gzip"}) CHECK_FALSE(eqinfo::parse_method_name(bad));
+  for (const char* bad : {"", "greedy", "Delay"}) CHECK_FALSE(eqinfo::parse_window_rule(bad));
+}
+
 TEST_CASE("user models with invalid CDFs are caught, not coded", "[tokenizer][errors]") {
   struct broken_model {
     eqinfo::cdf_table cdf{};

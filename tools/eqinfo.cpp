@@ -836,19 +836,13 @@ chosen settings_from_args(const std::string& command, const parsed_args& a, cons
   chosen c;
   eqinfo::settings& s = c.config;
   const std::string m = a.get("method").value_or("equal-info");
-  if (m == "bytes") {
-    s.kind = eqinfo::method::bytes;
-  } else if (m == "ac") {
-    s.kind = eqinfo::method::ac;
-  } else if (m == "static-ac" || m == "static_ac") {
-    s.kind = eqinfo::method::ac;
-    c.static_ac = true;
+  const auto named = eqinfo::parse_method_name(m);
+  if (!named) usage(command, "unknown method '" + m + "' (use bytes, ac, static-ac or equal-info)");
+  s.kind = named->kind;
+  c.static_ac = named->static_ac;
+  if (c.static_ac) {
     if (model.m1) usage(command, "--method static-ac needs a unigram model; with an M1 model use --method ac");
     if (!model.unigram) usage(command, "--method static-ac needs a unigram model: --model FILE");
-  } else if (m == "equal-info" || m == "equal_info" || m == "equal_info_ac" || m == "equal-info-ac") {
-    s.kind = eqinfo::method::equal_info_ac;
-  } else {
-    usage(command, "unknown method '" + m + "' (use bytes, ac, static-ac or equal-info)");
   }
   if (auto v = a.get("window-bits"))
     s.window_bits = static_cast<unsigned>(parse_number(command, "--window-bits", *v, 1, eqinfo::max_window_bits));
@@ -860,12 +854,9 @@ chosen settings_from_args(const std::string& command, const parsed_args& a, cons
   else if (model.unigram)
     s.precision_bits = model.unigram->precision_bits();
   if (auto r = a.get("rule")) {
-    if (*r == "greedy-exact" || *r == "greedy_exact")
-      s.rule = eqinfo::window_rule::greedy_exact;
-    else if (*r == "delay")
-      s.rule = eqinfo::window_rule::delay;
-    else
-      usage(command, "unknown window rule '" + *r + "' (use greedy-exact or delay)");
+    const auto rule = eqinfo::parse_window_rule(*r);
+    if (!rule) usage(command, "unknown window rule '" + *r + "' (use greedy-exact or delay)");
+    s.rule = *rule;
   }
   if (s.kind == eqinfo::method::bytes) {
     if (a.has("token-bits") && s.token_bits != 8) usage(command, "--method bytes always uses 8-bit tokens (-N 8)");

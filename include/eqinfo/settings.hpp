@@ -7,6 +7,7 @@
 #include <eqinfo/error.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -52,6 +53,31 @@ constexpr std::string_view to_string(window_rule r) noexcept {
     case window_rule::delay: return "delay";
   }
   return "?";
+}
+
+/// A method as users name it on the command line and in Python: "bytes",
+/// "ac", "static-ac" or "equal-info" ('_' for '-', and "equal-info-ac", are
+/// accepted). StaticAC is ac driven by a unigram model, so the name also
+/// tells the caller that it must supply one.
+struct named_method {
+  method kind;
+  bool static_ac;
+};
+
+constexpr std::optional<named_method> parse_method_name(std::string_view name) noexcept {
+  if (name == "bytes") return named_method{method::bytes, false};
+  if (name == "ac") return named_method{method::ac, false};
+  if (name == "static-ac" || name == "static_ac") return named_method{method::ac, true};
+  if (name == "equal-info" || name == "equal_info" || name == "equal-info-ac" || name == "equal_info_ac")
+    return named_method{method::equal_info_ac, false};
+  return std::nullopt;
+}
+
+/// "delay" or "greedy-exact" ("greedy_exact", as to_string spells it, too).
+constexpr std::optional<window_rule> parse_window_rule(std::string_view name) noexcept {
+  if (name == "delay") return window_rule::delay;
+  if (name == "greedy-exact" || name == "greedy_exact") return window_rule::greedy_exact;
+  return std::nullopt;
 }
 
 inline constexpr unsigned max_token_bits = 24;

@@ -342,19 +342,13 @@ class tokenizer_core {
     }
 
     eqinfo::settings s;
-    if (m == "bytes") {
-      s.kind = eqinfo::method::bytes;
-    } else if (m == "ac") {
-      s.kind = eqinfo::method::ac;
-    } else if (m == "static-ac" || m == "static_ac") {
-      s.kind = eqinfo::method::ac;
-      static_ac_ = true;
+    const auto named = eqinfo::parse_method_name(m);
+    if (!named) throw py::value_error("unknown method '" + m + "' (use 'bytes', 'ac', 'static-ac' or 'equal-info')");
+    s.kind = named->kind;
+    static_ac_ = named->static_ac;
+    if (static_ac_) {
       if (m1) throw py::value_error("method 'static-ac' needs a unigram model; with an M1 model use method 'ac'");
       if (!unigram) throw py::value_error("method 'static-ac' needs a unigram model file (model=PATH)");
-    } else if (m == "equal-info" || m == "equal_info" || m == "equal_info_ac" || m == "equal-info-ac") {
-      s.kind = eqinfo::method::equal_info_ac;
-    } else {
-      throw py::value_error("unknown method '" + m + "' (use 'bytes', 'ac', 'static-ac' or 'equal-info')");
     }
     s.window_bits = window_bits;
     if (token_bits) s.token_bits = *token_bits;
@@ -362,12 +356,9 @@ class tokenizer_core {
       s.precision_bits = *precision;
     else if (unigram)
       s.precision_bits = unigram->precision_bits();
-    if (rule == "greedy-exact" || rule == "greedy_exact")
-      s.rule = eqinfo::window_rule::greedy_exact;
-    else if (rule == "delay")
-      s.rule = eqinfo::window_rule::delay;
-    else
-      throw py::value_error("unknown window rule '" + rule + "' (use 'delay' or 'greedy-exact')");
+    const auto parsed_rule = eqinfo::parse_window_rule(rule);
+    if (!parsed_rule) throw py::value_error("unknown window rule '" + rule + "' (use 'delay' or 'greedy-exact')");
+    s.rule = *parsed_rule;
     if (s.kind == eqinfo::method::bytes) {  // as the CLI: no model, 8-bit tokens
       if (token_bits && *token_bits != 8)
         throw eqinfo::error(eqinfo::errc::invalid_settings,

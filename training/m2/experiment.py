@@ -68,13 +68,13 @@ from m2.model import PRESETS, preset  # noqa: E402
 from m2.shards import EXAMPLE_BYTES, MANIFEST, SEQ_LEN, ShardSet  # noqa: E402
 
 STAMP_VERSION = 1
-DEFAULT_METHODS = "bytes,spm,ac256,staticac256,gzip256,eq16_256,eq16_65k"
+DEFAULT_METHODS = "bytes,spm,ac256,staticac256,gzip256,eq16_256,eq16_65k,eq32_256"
 LN2 = math.log(2.0)
 # "stays at the uniform baseline" / "learns": bits/byte at least this fraction below it
 LEARN_MARGIN = 0.02
 
 # Full and smoke defaults (flags left at None take these).
-FULL = dict(sizes="1m,3m", seeds=2, seeds_larger=1, tokens=800_000, batch_size=4, seq_len=512, lr=1e-3,
+FULL = dict(sizes="mini,1m", seeds=2, seeds_larger=1, tokens=1_200_000, batch_size=4, seq_len=512, lr=1e-3,
             train_bytes=4_000_000, eval_bytes=25 * EXAMPLE_BYTES, example_bytes=EXAMPLE_BYTES, evals=8,
             eval_examples=4, threads=2, out="runs/m2-exp", report_out="docs/results/m2.md", sample_tokens=256,
             m1="models/m1/m1.safetensors")

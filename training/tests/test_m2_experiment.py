@@ -31,7 +31,7 @@ def _agg(mean, uniform, flops=1e6, flops_m2=1e5, acc_pos=(), std=None):
 
 def test_methods_and_paper_table():
     names = [m.strip() for m in ex.DEFAULT_METHODS.split(",")]
-    assert names == ["bytes", "spm", "ac256", "staticac256", "gzip256", "eq16_256", "eq16_65k"]
+    assert names == ["bytes", "spm", "ac256", "staticac256", "gzip256", "eq16_256", "eq16_65k", "eq32_256"]
     for n in names:
         m = ex.parse_method(n)
         assert n in ex.PAPER and m.name == n
@@ -104,7 +104,7 @@ def test_smoke_end_to_end(tmp_path):
     # the same token budget for every run; M1's FLOPs only for AC and EqualInfoAC
     for x in results:
         m1 = x["eval"]["m1_non_embedding_parameters"]
-        assert (m1 > 0) == (x["method"] in ("ac256", "eq16_256", "eq16_65k")), x["method"]
+        assert (m1 > 0) == (x["method"] in ("ac256", "eq16_256", "eq16_65k", "eq32_256")), x["method"]
     text = report.read_text()
     for m in methods:
         assert ex.parse_method(m).label in text, m

@@ -92,6 +92,7 @@ LOGITS_ELEMENTS = 1 << 26
 # (M2 bits/byte at 25m / 113m / 403m / 2b, FLOPs/byte where the paper gives it).
 
 PAPER_SIZES = ("25m", "113m", "403m", "2b")
+PAPER_25M_PARAMS = 25.2e6    # non-embedding, gated MLP (the paper's size names count it so; model.py)
 PAPER = {
     "bytes": dict(bpt=1.0, uniform=8.000, bpb=(1.29, 1.16, 1.08, 1.03), flops={"25m": 50e6, "2b": 4.0e9}),
     "spm": dict(bpt=4.28, uniform=3.497, bpb=(1.12, 1.01, 0.94, 0.87), flops={"25m": 11.7e6, "2b": 935e6}),
@@ -1271,7 +1272,9 @@ def write_report(out: str, report_out: str) -> str:
     L.append(f"- **Machine:** {mach.get('cpu')}, {mach.get('cores')} cores, {mach.get('os')}, Python "
              f"{mach.get('python')}, torch {mach.get('torch')} (CPU). Load average at the session starts: "
              f"{', '.join(str(l[0]) for l in loads) or '–'} (other jobs shared the machine; times are pessimistic).")
-    L.append(f"- **Wall time:** {fmt_hms(wall)} over {len(sessions)} session(s) (shards {fmt_hms(shards_s)}); CPU "
+    stopped = sum(1 for s in sessions if s.get("interrupted"))
+    L.append(f"- **Wall time:** {fmt_hms(wall)} over {len(sessions)} session(s)"
+             f"{f' ({stopped} stopped and continued by the next)' if stopped else ''} (shards {fmt_hms(shards_s)}); CPU "
              f"time of the M2 runs (training + evaluation, 1 thread each) {cpu_train / 3600:.2f} h; "
              f"{cfg['jobs']} run(s) at a time on {cfg['threads']} thread(s)"
              + (f"; estimated before the first session: {fmt_hms(sessions[0]['estimate_wall_s'])} wall, "
@@ -1337,9 +1340,14 @@ def write_report(out: str, report_out: str) -> str:
     for f in findings(agg, cfg["sizes"]):
         L.append(f"- {f}")
     L.append("")
+    params = sorted(a["m2_params"] for a in agg.values() if a.get("m2_params"))
+    ratios = [PAPER_25M_PARAMS / p for p in (params[-1], params[0])] if params else []
+    smaller = (f"{ratios[0]:.0f}x" if len(set(params)) == 1 else f"{ratios[0]:.0f}-{ratios[1]:.0f}x") if ratios \
+        else "much"
     L.append(f"The thresholds are fixed in the script: \"stays at the uniform baseline\" means less than "
              f"{100 * LEARN_MARGIN:.0f}% below it, \"learns\" at least {100 * LEARN_MARGIN:.0f}% below. Our models "
-             f"are 10-100x smaller than the paper's smallest (25m) and see about "
+             f"are {smaller} smaller than the paper's smallest (25m: {fmt_si(PAPER_25M_PARAMS)} non-embedding "
+             f"parameters) and see about "
              f"{fmt_si(max(a['tokens'] for a in agg.values()))} tokens instead of 26G, and our M1 is not the "
              f"paper's, so these are small-scale checks of the trends, not a reproduction of the numbers.")
     L.append("")
@@ -1412,7 +1420,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         say(f"report: {rel(report_out)}")
         return 0
     import signal
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))     # stop our runs cleanly (they resume next time)
+
+    def stop(*_):   # stop our runs cleanly (they resume next time); not SystemExit, which a failed run raises
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     t_start = time.time()
     session = {"argv": sys.argv[1:] if argv is None else list(argv), "start": time.strftime("%Y-%m-%d %H:%M:%S"),
                "machine": machine_info()}
@@ -1449,40 +1461,49 @@ def main(argv: Optional[List[str]] = None) -> int:
                 "rates_s_per_token": rates, "estimate": est})
     if args.estimate_only:
         return 0
-    exp.setdefault("sessions", [])
+    # The session is on record from its start, so that an interrupted one still counts in the report.
+    exp.setdefault("sessions", []).append(session)
+    session.update({"estimate_wall_s": round(est["wall_s"], 1), "estimate_cpu_s": round(est["cpu_s"], 1),
+                    "shards_s": 0.0, "train_wall_s": 0.0})
+
+    def close_session(**fields) -> None:
+        session.update({"end": time.strftime("%Y-%m-%d %H:%M:%S"), "wall_s": round(time.time() - t_start, 1),
+                        **fields})
+        write_json(exp_path, exp)
+
     write_json(exp_path, exp)
-    # shards (8-bit EqualInfoAC before the 16-bit ones derived from them)
-    t0 = time.time()
-    ordered = sorted(methods, key=lambda m: m.derive_from is not None)
-    for m in ordered:
-        for split in ("train", "eval"):
-            make_shards_for(cfg, cli, m, split, data, models, version, probe["tokens"])
-    shards_s = time.time() - t0
-    if cfg["smoke"]:        # the derived 16-bit shards decode exactly (eqinfo verify decodes every example)
-        for m in methods:
-            if m.derive_from and m.derive_from in cfg["methods"] and not cfg["no_derive"]:
-                for split in ("train", "eval"):
-                    run_cmd([cli, "verify", "--threads", str(cfg["threads"]), shard_dir(cfg, m.name, split)],
-                            os.path.join(out, "logs", f"verify-{m.name}-{split}.log"))
-        say("smoke: derived 16-bit EqualInfoAC shards pass eqinfo verify")
-    say(f"shards ready ({fmt_hms(shards_s)})")
-    t0 = time.time()
-    failures = train_all(cfg, runs, results_path, done)
-    train_wall = time.time() - t0
-    results = [r for r in read_jsonl(results_path) if r["hash"] in {x.hash for x in runs}]
-    samples = []
-    if not cfg["no_samples"]:
-        try:
-            samples = make_samples(cfg, cli, runs, results)
-        except Exception as e:  # noqa: BLE001
-            failures.append(f"samples: {e!r}")
-            say(f"samples failed: {e!r}")
-    session.update({"end": time.strftime("%Y-%m-%d %H:%M:%S"), "wall_s": round(time.time() - t_start, 1),
-                    "estimate_wall_s": round(est["wall_s"], 1), "estimate_cpu_s": round(est["cpu_s"], 1),
-                    "shards_s": round(shards_s, 1), "train_wall_s": round(train_wall, 1), "failures": failures})
-    exp["sessions"].append(session)
+    try:
+        # shards (8-bit EqualInfoAC before the 16-bit ones derived from them)
+        t0 = time.time()
+        ordered = sorted(methods, key=lambda m: m.derive_from is not None)
+        for m in ordered:
+            for split in ("train", "eval"):
+                make_shards_for(cfg, cli, m, split, data, models, version, probe["tokens"])
+        session["shards_s"] = round(time.time() - t0, 1)
+        if cfg["smoke"]:        # the derived 16-bit shards decode exactly (eqinfo verify decodes every example)
+            for m in methods:
+                if m.derive_from and m.derive_from in cfg["methods"] and not cfg["no_derive"]:
+                    for split in ("train", "eval"):
+                        run_cmd([cli, "verify", "--threads", str(cfg["threads"]), shard_dir(cfg, m.name, split)],
+                                os.path.join(out, "logs", f"verify-{m.name}-{split}.log"))
+            say("smoke: derived 16-bit EqualInfoAC shards pass eqinfo verify")
+        say(f"shards ready ({fmt_hms(session['shards_s'])})")
+        t0 = time.time()
+        failures = train_all(cfg, runs, results_path, done)
+        session["train_wall_s"] = round(time.time() - t0, 1)
+        results = [r for r in read_jsonl(results_path) if r["hash"] in {x.hash for x in runs}]
+        samples = []
+        if not cfg["no_samples"]:
+            try:
+                samples = make_samples(cfg, cli, runs, results)
+            except Exception as e:  # noqa: BLE001
+                failures.append(f"samples: {e!r}")
+                say(f"samples failed: {e!r}")
+    except BaseException:
+        close_session(interrupted=True)
+        raise
     exp["samples"] = samples
-    write_json(exp_path, exp)
+    close_session(failures=failures)
     if results:
         write_report(out, cfg["report_out"])
         say(f"report: {rel(cfg['report_out'])}")
@@ -1495,4 +1516,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        say("stopped; the same command continues where this one stopped")
+        sys.exit(130)

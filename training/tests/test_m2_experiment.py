@@ -10,6 +10,7 @@ in build*/); it is skipped without one. It takes about 1.5 minutes on one loaded
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 
@@ -84,9 +85,22 @@ def test_smoke_end_to_end(tmp_path):
         pytest.skip("no eqinfo tool with 'shard' (build it, or set EQINFO_CLI)")
     out, report = tmp_path / "exp", tmp_path / "report" / "m2.md"
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-    r = subprocess.run([sys.executable, SCRIPT, "--smoke", "--cli", cli, "--out", str(out), "--report-out",
-                        str(report)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                       timeout=600, cwd=REPO)
+    cmd = [sys.executable, SCRIPT, "--smoke", "--cli", cli, "--out", str(out), "--report-out", str(report)]
+    # SIGTERM during the first training stops the session, which stays on record; the same command continues
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
+    seen = []
+    for line in p.stdout:
+        seen.append(line)
+        if line.startswith("experiment: train "):
+            p.send_signal(signal.SIGTERM)
+            break
+    rest, _ = p.communicate(timeout=120)
+    assert p.returncode == 130, "".join(seen) + rest
+    assert "stopped; the same command continues" in rest
+    first = json.loads((out / "experiment.json").read_text())["sessions"]
+    assert len(first) == 1 and first[0]["interrupted"] and first[0]["wall_s"] > 0
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=600,
+                       cwd=REPO)
     assert r.returncode == 0, r.stdout[-4000:]
     assert "ESTIMATE" in r.stdout
     results = [json.loads(l) for l in open(out / "results.jsonl") if l.strip()]
@@ -110,6 +124,7 @@ def test_smoke_end_to_end(tmp_path):
         assert ex.parse_method(m).label in text, m
     assert "## Findings" in text and ("**true**" in text or "**false**" in text)
     assert "SMOKE CONFIGURATION" in text
+    assert "over 2 session(s) (1 stopped and continued by the next)" in text
     for png in ("bpb_vs_flops.png", "window_accuracy.png", "learning_curves.png"):
         assert (tmp_path / "report" / "m2" / png).stat().st_size > 1000, png
     assert "## Samples" in text and "EqualInfoAC[b=16, v=256], mini" in text

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The M2 learnability experiment in one command (Lester et al. 2024, Table 15 / Fig. 3, Fig. 10).
 
-    # the full experiment (about 3 hours on 2 threads of this machine; prints an estimate first)
+    # the full experiment (about 2.5 hours on the 2 cores of this machine; prints an estimate first)
     nice -n 10 /usr/bin/python3 training/m2/experiment.py --m1 models/m1/m1.safetensors --threads 2
     # only the estimate
     /usr/bin/python3 training/m2/experiment.py --estimate-only

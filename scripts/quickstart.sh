@@ -3,7 +3,8 @@
 # THE main-job command: bash scripts/quickstart.sh
 #
 # Builds the eqinfo CLI (Release); with the bundled M1 (models/m1) encodes the
-# Jargon File sample (held out from the unigram model; the Jargon File is one of M1's training sources) with the default settings (EqualInfoAC, b = 16,
+# Jargon File sample (held out from the unigram model; the Jargon File is one
+# of M1's training sources) with the default settings (EqualInfoAC, b = 16,
 # N = 16) and --verify, decodes it again and checks the bytes are identical;
 # turns the bundled samples into token shards and verifies them; prints the
 # stats of every method, and of StaticAC with a unigram model trained on the

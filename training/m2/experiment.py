@@ -1340,10 +1340,11 @@ def write_report(out: str, report_out: str) -> str:
     for f in findings(agg, cfg["sizes"]):
         L.append(f"- {f}")
     L.append("")
-    params = sorted(a["m2_params"] for a in agg.values() if a.get("m2_params"))
-    ratios = [PAPER_25M_PARAMS / p for p in (params[-1], params[0])] if params else []
-    smaller = (f"{ratios[0]:.0f}x" if len(set(params)) == 1 else f"{ratios[0]:.0f}-{ratios[1]:.0f}x") if ratios \
-        else "much"
+    params = [a["m2_params"] for a in agg.values() if a.get("m2_params")]
+    smaller = "much"
+    if params:
+        lo, hi = PAPER_25M_PARAMS / max(params), PAPER_25M_PARAMS / min(params)
+        smaller = f"{lo:.0f}x" if lo == hi else f"{lo:.0f}-{hi:.0f}x"
     L.append(f"The thresholds are fixed in the script: \"stays at the uniform baseline\" means less than "
              f"{100 * LEARN_MARGIN:.0f}% below it, \"learns\" at least {100 * LEARN_MARGIN:.0f}% below. Our models "
              f"are {smaller} smaller than the paper's smallest (25m: {fmt_si(PAPER_25M_PARAMS)} non-embedding "

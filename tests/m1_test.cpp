@@ -133,9 +133,10 @@ TEST_CASE("M1 golden tokens are unchanged on every build", "[m1][golden]") {
     std::size_t tokens;
     std::uint32_t crc;
   };
-  const golden cases[] = {{eqinfo::method::ac, 16, 59, 0x092199f8},
-                          {eqinfo::method::equal_info_ac, 16, 76, 0x690348f6},
-                          {eqinfo::method::equal_info_ac, 64, 68, 0x337869b3}};
+  // (M1 format version 2, integer numerics: docs/m1-integer.md.)
+  const golden cases[] = {{eqinfo::method::ac, 16, 62, 0xc6e06386},
+                          {eqinfo::method::equal_info_ac, 16, 73, 0xf9a93715},
+                          {eqinfo::method::equal_info_ac, 64, 68, 0x4ec56b08}};
   for (const auto& g : cases) {
     eqinfo::settings s;
     s.kind = g.kind;
@@ -198,12 +199,62 @@ TEST_CASE("M1 model file round-trips and rejects truncation, tampering and bad v
     s.replace(at, from.size(), to);
     return std::vector<unsigned char>(s.begin(), s.end());
   };
-  REQUIRE(code_of([&] { eqinfo::parse_m1(replace("\"format_version\":\"1\"", "\"format_version\":\"9\""), "m1"); }) ==
+  REQUIRE(code_of([&] { eqinfo::parse_m1(replace("\"format_version\":\"2\"", "\"format_version\":\"9\""), "m1"); }) ==
           errc::unsupported_version);
   REQUIRE(code_of([&] { eqinfo::parse_m1(replace("eqinfo-m1", "eqinfo-mX"), "m1"); }) == errc::bad_magic);
   REQUIRE(code_of([&] { eqinfo::parse_m1(replace("\"layers\\\":2", "\"layers\\\":3"), "m1"); }) ==
           errc::bad_model_file);  // shapes no longer match the config
   REQUIRE(code_of([] { eqinfo::load_m1("/nonexistent/m1.safetensors"); }) == errc::io_error);
+}
+
+TEST_CASE("M1 model file: out-of-range int8 weights and bad scales are refused", "[m1][file]") {
+  auto w = transformer_weights::random(tiny_config(), 3);
+  const auto with = [&](auto change) {
+    auto copy = w;
+    change(copy);
+    return eqinfo::serialize_m1(copy);
+  };
+  REQUIRE_NOTHROW(eqinfo::parse_m1(with([](transformer_weights&) {}), "m1"));
+  auto e = [](const std::vector<unsigned char>& bytes) {
+    try {
+      eqinfo::parse_m1(bytes, "m1.safetensors");
+    } catch (const eqinfo::error& err) {
+      return std::string(err.what());
+    }
+    return std::string("(accepted)");
+  };
+  const auto minus128 = e(with([](transformer_weights& x) { x.layers[1].w1.q(3, 4) = -128; }));
+  REQUIRE_THAT(minus128, Catch::Contains("layers.1.w1") && Catch::Contains("-128"));
+  const auto negative = e(with([](transformer_weights& x) { x.lm_head.scale[7] = -1.0f; }));
+  REQUIRE_THAT(negative, Catch::Contains("lm_head.scale") && Catch::Contains("[7]"));
+  const auto nan = e(with([](transformer_weights& x) { x.layers[0].rel_bias(1, 2) = NAN; }));
+  REQUIRE_THAT(nan, Catch::Contains("layers.0.rel_bias") && Catch::Contains("not finite"));
+}
+
+TEST_CASE("version 1 (float) model files are refused with how to convert them, and convert", "[m1][file]") {
+  const std::string path = std::string(EQINFO_TEST_DATA_DIR) + "/../tests/data/m1_v1_tiny.safetensors";
+  const auto bytes = eqinfo::detail::read_file_bytes(path);
+  std::string message;
+  try {
+    eqinfo::parse_m1(bytes, "old.safetensors");
+  } catch (const eqinfo::error& err) {
+    REQUIRE(err.code() == errc::unsupported_version);
+    message = err.what();
+  }
+  REQUIRE_THAT(message, Catch::Contains("m1-quantize") && Catch::Contains("version 1"));
+  const auto w = eqinfo::quantize_m1_file(bytes, "old.safetensors");
+  REQUIRE(w.config.d_model == 16);
+  // Row-wise quant8: every row uses the full int8 range (or is all zero).
+  for (long r = 0; r < w.layers[0].w1.q.rows(); ++r) {
+    const int peak = w.layers[0].w1.q.row(r).cast<int>().cwiseAbs().maxCoeff();
+    REQUIRE((peak == 127 || (peak == 0 && w.layers[0].w1.scale[r] == 0.0f)));
+  }
+  // The converted model runs and round-trips.
+  const auto converted = eqinfo::parse_m1(eqinfo::serialize_m1(w), "new.safetensors");
+  eqinfo::tokenizer tok(converted.model(16), eqinfo::settings{});
+  const auto text = eqinfo_test::english(80);
+  const auto e = tok.encode(text);
+  REQUIRE(tok.decode(e.tokens, e.byte_count) == text);
 }
 
 TEST_CASE("a self-test that does not reproduce fails the load", "[m1][file]") {

@@ -91,12 +91,14 @@ commands:
   train-unigram   count the bytes of files into a unigram model (for static-ac)
   m1-random       write an M1 model file with random weights (tests, demos)
   m1-seal         rewrite an M1 model file with self-test vectors of this build
-  m1-dump         M1's next-byte probabilities for a file, as float32 [n, 256]
+  m1-quantize     convert a format version 1 (float) M1 file to version 2 (int8)
+  m1-dump         M1's next-byte CDFs for a file, as uint32 [n, 257]
   help COMMAND    the options of COMMAND (same as 'eqinfo COMMAND --help')
 
 options:
   -h, --help      show this help and exit
-  --version       show the library version and token stream format and exit
+  --version       show the library version, token stream format, M1 model
+                  format and the int8 kernel path in use, and exit
 
 '-' as a file name means standard input or standard output.
 
@@ -299,21 +301,41 @@ examples:
 )";
 
 constexpr const char* m1_dump_help =
-    R"(usage: eqinfo m1-dump MODEL INPUT OUT.f32
+    R"(usage: eqinfo m1-dump MODEL INPUT OUT [--precision P]
 
-Writes M1's next-byte distributions for the bytes of INPUT as float32
-little-endian [n, 256], n = size of INPUT: row i is the softmax distribution
-of byte i given BOS and the bytes before it in its block (the plain-AC
-context rule of docs/m1.md; for inputs shorter than the context, BOS +
-bytes[0:i]), computed by eqinfo's M1 (exp(l - max) normalised in double).
-training/compare_with_eqinfo.py compares it with the PyTorch reference.
+Writes M1's next-byte CDFs for the bytes of INPUT as uint32 little-endian
+[n, 257], n = size of INPUT: row i is the integer CDF (total 2^P) of byte i
+given BOS and the bytes before it in its block (the plain-AC context rule of
+docs/m1.md; for inputs shorter than the context, BOS + bytes[0:i]), exactly
+what the coder uses. training/compare_with_eqinfo.py checks it against the
+PyTorch reference, which must give the same integers (docs/m1-integer.md).
 
 options:
+  -P, --precision P       CDF precision in bits (default %DEF_P%)
   -h, --help              show this help
 
 examples:
-  eqinfo m1-dump m1.safetensors text.txt probs.f32
+  eqinfo m1-dump m1.safetensors text.txt cdfs.u32
   training/compare_with_eqinfo.py m1.safetensors text.txt "build/tools/eqinfo m1-dump"
+)";
+
+constexpr const char* m1_quantize_help =
+    R"(usage: eqinfo m1-quantize MODEL -o OUT [--input FILE]...
+
+Converts an M1 model file of format version 1 (float32 matrices) to version 2,
+which this build runs: every matrix is quantised to int8 row by row with one
+float scale per row (docs/m1-integer.md), then sealed with self-test vectors
+as 'eqinfo m1-seal' does (--input adds text to them). The tokens of the
+converted model differ from the float model's: token files made with a
+version 1 model cannot be decoded by this build.
+
+options:
+  -o, --output OUT        the version 2 model file to write
+  --input FILE            also seal the first 4 KiB of FILE (repeatable)
+  -h, --help              show this help
+
+examples:
+  eqinfo m1-quantize old-m1.safetensors -o m1.safetensors
 )";
 
 constexpr const char* shard_help =
@@ -414,7 +436,9 @@ std::string help_text(const std::string& command) {
   else if (command == "m1-seal")
     return m1_seal_help;
   else if (command == "m1-dump")
-    return m1_dump_help;
+    text = m1_dump_help;
+  else if (command == "m1-quantize")
+    return m1_quantize_help;
   else
     return main_help;
   const eqinfo::settings defaults;
@@ -432,8 +456,10 @@ std::string help_text(const std::string& command) {
 }
 
 void print_version() {
-  std::printf("eqinfo %d.%d.%d (token stream format %d)\n", EQINFO_VERSION_MAJOR, EQINFO_VERSION_MINOR,
-              EQINFO_VERSION_PATCH, EQINFO_STREAM_FORMAT);
+  std::printf("eqinfo %d.%d.%d (token stream format %d, M1 model format %u)\n", EQINFO_VERSION_MAJOR,
+              EQINFO_VERSION_MINOR, EQINFO_VERSION_PATCH, EQINFO_STREAM_FORMAT, eqinfo::m1_format_version);
+  const auto path = eqinfo::detail::int8::active();
+  std::printf("int8 kernel path: %s (EQINFO_ISA forces one)\n", std::string(eqinfo::detail::int8::name(path)).c_str());
 }
 
 // ---------------------------------------------------------------------------
@@ -1604,22 +1630,10 @@ int cmd_m1_random(std::span<const std::string> args) {
   return 0;
 }
 
-int cmd_m1_seal(std::span<const std::string> args) {
-  const std::string cmd = "m1-seal";
-  const parsed_args a = parse_args(cmd, args, {"input", "output"});
-  if (a.has("help")) {
-    std::fputs(help_text(cmd).c_str(), stdout);
-    return 0;
-  }
-  if (a.positional.size() != 1) usage(cmd, "give exactly one MODEL file");
-  if (!a.has("output")) usage(cmd, "no output file: give -o OUT");
-  const std::string& path = a.positional[0];
-  const bytes_t data = read_input(path);
-  if (!looks_like_safetensors(data)) usage(cmd, display_name(path) + " is not an M1 model file (safetensors)");
-  // Its old self-tests are being replaced: do not run them.
-  const eqinfo::m1_file file =
-      eqinfo::parse_m1(std::span<const unsigned char>(data.data(), data.size()), display_name(path), false);
-
+// Self-test vectors of a model: built-in texts and binary, plus the first
+// 4 KiB of each --input file, under EqualInfoAC[b=16, N=16] and plain AC.
+std::vector<eqinfo::m1_self_test> seal_tests(const parsed_args& a,
+                                             std::shared_ptr<const eqinfo::transformer_weights> weights) {
   std::vector<std::vector<std::uint8_t>> inputs;
   for (const char* text : {"", "a", "Hello, world!", "The quick brown fox jumps over the lazy dog.\n",
                            "eqinfo: arithmetic coding with equal-info windows; M1 self-test 0123456789"})
@@ -1643,48 +1657,83 @@ int cmd_m1_seal(std::span<const std::string> args) {
   ac.kind = eqinfo::method::ac;
   ac.token_bits = 16;
   ac.precision_bits = 16;
-  const auto tests = eqinfo::make_m1_self_tests(file.weights, inputs, {equal_info, ac});
-  const auto bytes = eqinfo::serialize_m1(*file.weights, tests);
+  return eqinfo::make_m1_self_tests(std::move(weights), inputs, {equal_info, ac});
+}
+
+int write_sealed(const parsed_args& a, std::shared_ptr<const eqinfo::transformer_weights> weights) {
+  const auto tests = seal_tests(a, weights);
+  const auto bytes = eqinfo::serialize_m1(*weights, tests);
   const std::string out = *a.get("output");
   write_output(out, as_bytes(bytes));
+  const eqinfo::m1_file file = eqinfo::parse_m1(bytes, "<sealed>", false);
   std::size_t tokens = 0;
   for (const auto& t : tests) tokens += t.tokens.size();
-  std::fprintf(stderr,
-               "eqinfo: wrote %s: %zu self-test vectors (%zu inputs x 2 settings, %zu tokens), fingerprint %s\n",
-               is_stdio(out) ? "<stdout>" : out.c_str(), tests.size(), inputs.size(), tokens,
+  std::fprintf(stderr, "eqinfo: wrote %s: %zu self-test vectors (%zu tokens), fingerprint %s\n",
+               is_stdio(out) ? "<stdout>" : out.c_str(), tests.size(), tokens,
                eqinfo::detail::hex32(file.fingerprint).c_str());
   return 0;
 }
 
-int cmd_m1_dump(std::span<const std::string> args) {
-  const std::string cmd = "m1-dump";
-  const parsed_args a = parse_args(cmd, args, {});
+int cmd_m1_seal(std::span<const std::string> args) {
+  const std::string cmd = "m1-seal";
+  const parsed_args a = parse_args(cmd, args, {"input", "output"});
   if (a.has("help")) {
     std::fputs(help_text(cmd).c_str(), stdout);
     return 0;
   }
-  if (a.positional.size() != 3) usage(cmd, "give MODEL INPUT OUT.f32");
+  if (a.positional.size() != 1) usage(cmd, "give exactly one MODEL file");
+  if (!a.has("output")) usage(cmd, "no output file: give -o OUT");
+  const std::string& path = a.positional[0];
+  const bytes_t data = read_input(path);
+  if (!looks_like_safetensors(data)) usage(cmd, display_name(path) + " is not an M1 model file (safetensors)");
+  // Its old self-tests are being replaced: do not run them.
+  const eqinfo::m1_file file =
+      eqinfo::parse_m1(std::span<const unsigned char>(data.data(), data.size()), display_name(path), false);
+  return write_sealed(a, file.weights);
+}
+
+int cmd_m1_quantize(std::span<const std::string> args) {
+  const std::string cmd = "m1-quantize";
+  const parsed_args a = parse_args(cmd, args, {"input", "output"});
+  if (a.has("help")) {
+    std::fputs(help_text(cmd).c_str(), stdout);
+    return 0;
+  }
+  if (a.positional.size() != 1) usage(cmd, "give exactly one MODEL file");
+  if (!a.has("output")) usage(cmd, "no output file: give -o OUT");
+  const std::string& path = a.positional[0];
+  const bytes_t data = read_input(path);
+  if (!looks_like_safetensors(data)) usage(cmd, display_name(path) + " is not an M1 model file (safetensors)");
+  auto weights = std::make_shared<const eqinfo::transformer_weights>(
+      eqinfo::quantize_m1_file(std::span<const unsigned char>(data.data(), data.size()), display_name(path)));
+  return write_sealed(a, std::move(weights));
+}
+
+int cmd_m1_dump(std::span<const std::string> args) {
+  const std::string cmd = "m1-dump";
+  const parsed_args a = parse_args(cmd, args, {"precision"});
+  if (a.has("help")) {
+    std::fputs(help_text(cmd).c_str(), stdout);
+    return 0;
+  }
+  if (a.positional.size() != 3) usage(cmd, "give MODEL INPUT OUT");
+  const unsigned precision =
+      a.has("precision") ? static_cast<unsigned>(parse_number(cmd, "--precision", *a.get("precision"), 9, 16))
+                         : eqinfo::settings{}.precision_bits;
   const std::string& model_path = a.positional[0];
   const bytes_t data = read_input(model_path);
   if (!looks_like_safetensors(data)) usage(cmd, display_name(model_path) + " is not an M1 model file (safetensors)");
   const eqinfo::m1_file file =
       eqinfo::parse_m1(std::span<const unsigned char>(data.data(), data.size()), display_name(model_path));
   const bytes_t input = read_input(a.positional[1]);
-  eqinfo::m1_model model = file.model(16);  // the precision only affects the CDF, not the probabilities
+  eqinfo::m1_model model = file.model(precision);
   model.reset();
+  std::vector<eqinfo::cdf_table> cdfs(input.size());
+  model.predict_run(std::span<const std::uint8_t>(input.data(), input.size()), cdfs);
   std::vector<unsigned char> out;
-  out.reserve(input.size() * 256 * 4);
-  for (std::uint8_t byte : input) {
-    (void)model.predict();
-    const std::span<const float> p = model.last_probabilities();  // exp(l - max), not normalised
-    double sum = 0;
-    for (float x : p) sum += static_cast<double>(x);
-    for (float x : p) {
-      const auto bits = std::bit_cast<std::uint32_t>(static_cast<float>(static_cast<double>(x) / sum));
-      for (int k = 0; k < 4; ++k) out.push_back(static_cast<unsigned char>(bits >> (8 * k)));
-    }
-    model.update(byte);
-  }
+  out.reserve(input.size() * 257 * 4);
+  for (const auto& cdf : cdfs)
+    for (std::uint32_t v : cdf) eqinfo::detail::put_le(out, v, 4);
   write_output(a.positional[2], as_bytes(out));
   return 0;
 }
@@ -1710,7 +1759,7 @@ int run(std::span<const std::string> args) {
     }
     const std::string& topic = rest[0];
     if (topic != "encode" && topic != "decode" && topic != "stats" && topic != "train-unigram" &&
-        topic != "m1-random" && topic != "m1-seal" && topic != "m1-dump" && topic != "shard" && topic != "verify")
+        topic != "m1-random" && topic != "m1-seal" && topic != "m1-dump" && topic != "m1-quantize" && topic != "shard" && topic != "verify")
       usage("", "no help for unknown command '" + topic + "'");
     std::fputs(help_text(topic).c_str(), stdout);
     return 0;
@@ -1724,6 +1773,7 @@ int run(std::span<const std::string> args) {
   if (command == "m1-random") return cmd_m1_random(rest);
   if (command == "m1-seal") return cmd_m1_seal(rest);
   if (command == "m1-dump") return cmd_m1_dump(rest);
+  if (command == "m1-quantize") return cmd_m1_quantize(rest);
   if (!command.empty() && command[0] == '-') usage("", "unknown option '" + command + "'");
   usage("", "unknown command '" + command + "'");
 }

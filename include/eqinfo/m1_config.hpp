@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file
+/// M1's shape (transformer_config) and T5's relative-position buckets.
+/// The ranges checked here are the ones docs/m1-integer.md's overflow proof
+/// relies on; training/eqinfo_m1 checks the same table.
+
+#include <eqinfo/detail/json.hpp>
+#include <eqinfo/error.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace eqinfo {
+inline namespace v1 {
+
+/// Shape of an M1. Defaults: the paper's "3m".
+struct transformer_config {
+  unsigned layers = 3;
+  unsigned d_model = 256;
+  unsigned heads = 4;
+  unsigned head_dim = 64;
+  unsigned d_ff = 1024;
+  unsigned context = 1024;  ///< positions attended over, BOS included
+  unsigned relative_buckets = 32;
+  unsigned relative_max_distance = 128;
+  float norm_epsilon = 1e-6f;
+
+  friend bool operator==(const transformer_config&, const transformer_config&) = default;
+
+  unsigned attention_width() const noexcept { return heads * head_dim; }
+
+  /// Parameters outside the embedding and the output head.
+  std::uint64_t non_embedding_parameters() const noexcept {
+    const std::uint64_t d = d_model, a = attention_width();
+    return layers * (2 * d + 4 * d * a + std::uint64_t{heads} * relative_buckets + 2 * d * d_ff) + d;
+  }
+
+  /// Throws `code` (invalid_settings, or bad_model_file when read from a file).
+  void validate(const std::string& source = "transformer_config", errc code = errc::invalid_settings) const {
+    auto check = [&](bool ok, const char* what) {
+      if (!ok) throw error(code, source + ": " + what);
+    };
+    check(layers >= 1 && layers <= 256, "layers must be in [1, 256]");
+    check(d_model >= 1 && d_model <= 16384, "d_model must be in [1, 16384]");
+    check(heads >= 1 && heads <= 256, "heads must be in [1, 256]");
+    check(head_dim >= 1 && head_dim <= 1024, "head_dim must be in [1, 1024]");
+    check(d_ff >= 1 && d_ff <= 65536, "d_ff must be in [1, 65536]");
+    // The int32 sums of docs/m1-integer.md cannot overflow within these bounds:
+    // a linear layer sums K <= 65536 products of |int8| <= 127 (< 2^30), q.k
+    // sums head_dim <= 1024 of them (< 2^24), p.v sums context <= 65536
+    // products 255 * 127 (< 2^31).
+    check(std::uint64_t{heads} * head_dim <= 65536, "heads * head_dim must be at most 65536");
+    check(context >= 2 && context <= 65536, "context must be in [2, 65536]");
+    check(relative_buckets >= 1 && relative_buckets <= 4096, "relative_buckets must be in [1, 4096]");
+    check(relative_max_distance > relative_buckets / 2,
+          "relative_max_distance must exceed relative_buckets / 2 (T5's bucket formula divides by its log ratio)");
+    check(std::isfinite(norm_epsilon) && norm_epsilon > 0, "norm_epsilon must be positive and finite");
+  }
+
+  /// Compact JSON in the field order of docs/m1.md (what the model file stores).
+  std::string to_json() const {
+    char eps[32];
+    const auto r = std::to_chars(eps, eps + sizeof eps, norm_epsilon);
+    return "{\"layers\":" + std::to_string(layers) + ",\"d_model\":" + std::to_string(d_model) +
+           ",\"heads\":" + std::to_string(heads) + ",\"head_dim\":" + std::to_string(head_dim) +
+           ",\"d_ff\":" + std::to_string(d_ff) + ",\"context\":" + std::to_string(context) +
+           ",\"relative_buckets\":" + std::to_string(relative_buckets) +
+           ",\"relative_max_distance\":" + std::to_string(relative_max_distance) +
+           ",\"norm_epsilon\":" + std::string(eps, r.ptr) + "}";
+  }
+
+  static transformer_config from_json(std::string_view text, const std::string& source) {
+    const auto v = detail::json_reader(text, source + " config", errc::bad_model_file).parse();
+    if (v.type != detail::json_value::kind::object)
+      throw error(errc::bad_model_file, source + ": config is not a JSON object");
+    transformer_config c;
+    auto field = [&](const char* name) {
+      const auto n = detail::json_uint(v.find(name), std::string("config.") + name, errc::bad_model_file, source);
+      if (n > 1u << 24) throw error(errc::bad_model_file, source + ": config." + name + " is out of range");
+      return static_cast<unsigned>(n);
+    };
+    c.layers = field("layers");
+    c.d_model = field("d_model");
+    c.heads = field("heads");
+    c.head_dim = field("head_dim");
+    c.d_ff = field("d_ff");
+    c.context = field("context");
+    c.relative_buckets = field("relative_buckets");
+    c.relative_max_distance = field("relative_max_distance");
+    const auto* eps = v.find("norm_epsilon");
+    if (eps == nullptr || eps->type != detail::json_value::kind::number)
+      throw error(errc::bad_model_file, source + ": config.norm_epsilon is missing");
+    const auto r = std::from_chars(eps->text.data(), eps->text.data() + eps->text.size(), c.norm_epsilon);
+    if (r.ec != std::errc() || r.ptr != eps->text.data() + eps->text.size())
+      throw error(errc::bad_model_file, source + ": config.norm_epsilon = " + eps->text + " is not a number");
+    for (const auto& [key, value] : v.members) {
+      static constexpr std::string_view known[] = {
+          "layers",      "d_model", "heads", "head_dim", "d_ff", "context", "relative_buckets", "relative_max_distance",
+          "norm_epsilon"};
+      if (std::find(std::begin(known), std::end(known), key) == std::end(known))
+        throw error(errc::bad_model_file, source + ": unknown config field \"" + key + "\"");
+    }
+    c.validate(source, errc::bad_model_file);
+    return c;
+  }
+};
+
+/// T5's causal relative-position bucket of a distance n = t - j >= 0
+/// (computed once, stored in the model file; never at inference time).
+inline std::int32_t relative_position_bucket(unsigned n, unsigned buckets, unsigned max_distance) {
+  const unsigned max_exact = buckets / 2;
+  // (max_distance <= max_exact is rejected by transformer_config::validate;
+  // without the guard the formula below would divide by log(1) = 0.)
+  if (n < max_exact || max_exact == 0 || max_distance <= max_exact)
+    return static_cast<std::int32_t>(std::min(n, buckets - 1));
+  const double scaled = std::log(static_cast<double>(n) / max_exact) /
+                        std::log(static_cast<double>(max_distance) / max_exact) * (buckets - max_exact);
+  const double bucket = max_exact + std::floor(scaled);
+  return static_cast<std::int32_t>(std::min<double>(bucket, buckets - 1));
+}
+
+}  // namespace v1
+}  // namespace eqinfo

@@ -165,3 +165,43 @@ TEST_CASE("M1 forward gives bit-identical logits on every int8 kernel path", "[m
     }
   }
 }
+
+TEST_CASE("a batched forward gives each sequence the bits it gets alone", "[m1][determinism]") {
+  transformer_config c;
+  c.layers = 2;
+  c.d_model = 32;
+  c.heads = 2;
+  c.head_dim = 16;
+  c.d_ff = 48;
+  c.context = 64;
+  const auto w = transformer_weights::random(c, 9);
+  // Three sequences with different histories and run lengths.
+  const std::vector<std::vector<int>> first = {{256, 1, 2, 3}, {256}, {256, 9, 8, 7, 6, 5, 4, 3, 2, 1}};
+  const std::vector<std::vector<int>> second = {{4, 5}, {77, 78, 79, 80, 81, 82, 83}, {0}};
+  std::vector<float> alone;
+  for (std::size_t s = 0; s < first.size(); ++s) {
+    const auto got = run_forward(w, {first[s], second[s]});
+    alone.insert(alone.end(), got.end() - static_cast<std::ptrdiff_t>(second[s].size() * 256), got.end());
+  }
+  std::vector<m1::kv_cache> caches(first.size());
+  m1::workspace ws;
+  std::vector<m1::sequence_call> calls;
+  std::vector<std::vector<float>> scratch(first.size());
+  for (std::size_t s = 0; s < first.size(); ++s) {
+    caches[s].allocate(c);
+    scratch[s].resize(first[s].size() * 256);
+    calls.push_back({&caches[s], first[s], 1, scratch[s].data()});
+  }
+  m1::forward_batch(w, calls, ws);
+  calls.clear();
+  std::size_t total = 0;
+  for (const auto& v : second) total += v.size();
+  std::vector<float> batched(total * 256);
+  std::size_t at = 0;
+  for (std::size_t s = 0; s < second.size(); ++s) {
+    calls.push_back({&caches[s], second[s], second[s].size(), batched.data() + at});
+    at += second[s].size() * 256;
+  }
+  m1::forward_batch(w, calls, ws);
+  REQUIRE(same_bits(batched, alone));
+}

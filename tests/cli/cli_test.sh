@@ -254,7 +254,12 @@ for cmd in encode decode stats train-unigram; do
   expect_ok "$cmd -h" "$EQ" "$cmd" -h
 done
 expect_ok "--version" "$EQ" --version
-grep -q "^eqinfo [0-9]*\.[0-9]*\.[0-9]* (token stream format [0-9]*)$" "$T/out" || fail "--version output"
+grep -q "^eqinfo [0-9]*\.[0-9]*\.[0-9]* (token stream format [0-9]*, M1 model format 2)$" "$T/out" || fail "--version output"
+grep -Eq "^int8 kernel path: (scalar|sse2|avx2|avx512vnni|amx) " "$T/out" || fail "--version does not name the int8 kernel path"
+# EQINFO_ISA forces a path; an unknown one is refused with its name.
+EQINFO_ISA=scalar "$EQ" --version >"$T/out" 2>"$T/err"
+grep -q "^int8 kernel path: scalar " "$T/out" || fail "EQINFO_ISA=scalar is not the path in use"
+expect_fail "unknown EQINFO_ISA" 1 "EQINFO_ISA=sse9" env EQINFO_ISA=sse9 "$EQ" --version
 
 # ---------------------------------------------------------------------------
 # Bad data: exit 1 with a message, never a crash
@@ -382,13 +387,30 @@ expect_fail "m1-seal without -o" 2 "-o OUT" "$EQ" m1-seal tiny.m1
 expect_fail "m1-random without -o" 2 "-o OUT" "$EQ" m1-random "${m1_tiny[@]}"
 expect_fail "m1-random, bad layers" 2 "whole number" "$EQ" m1-random --layers 0 -o x.m1
 
-# m1-dump: float32 [n, 256], rows summing to 1.
+# m1-dump: uint32 [n, 257] integer CDFs; every kernel path writes the same bytes.
 expect_ok "m1-dump" "$EQ" m1-dump sealed.m1 m1in.txt probs.f32
-[[ $rc -eq 0 && $(wc -c <probs.f32) -eq $((3000 * 256 * 4)) ]] || fail "m1-dump wrote $(wc -c <probs.f32 2>/dev/null) bytes, expected $((3000 * 256 * 4))"
+[[ $rc -eq 0 && $(wc -c <probs.f32) -eq $((3000 * 257 * 4)) ]] || fail "m1-dump wrote $(wc -c <probs.f32 2>/dev/null) bytes, expected $((3000 * 257 * 4))"
+for isa in scalar sse2 avx2 avx512vnni amx; do
+  if EQINFO_ISA=$isa "$EQ" --version >/dev/null 2>&1; then
+    expect_ok "m1-dump, EQINFO_ISA=$isa" env EQINFO_ISA=$isa "$EQ" m1-dump sealed.m1 m1in.txt probs_isa.f32
+    [[ $rc -eq 0 ]] && expect_same "m1-dump CDFs, EQINFO_ISA=$isa" probs.f32 probs_isa.f32
+  else
+    echo "cli_test: int8 path $isa not supported by this CPU/OS: skipped"
+  fi
+done
 expect_ok "m1-dump of an empty input" "$EQ" m1-dump sealed.m1 empty.bin probs0.f32
 [[ $rc -eq 0 && ! -s probs0.f32 ]] || fail "m1-dump of an empty input is not empty"
-expect_fail "m1-dump usage" 2 "MODEL INPUT OUT.f32" "$EQ" m1-dump sealed.m1 m1in.txt
-for topic in m1-random m1-seal m1-dump; do
+expect_fail "m1-dump usage" 2 "MODEL INPUT OUT" "$EQ" m1-dump sealed.m1 m1in.txt
+# A version 1 (float) file: refused with how to convert it; m1-quantize converts.
+V1="$(cd "$(dirname "${BASH_SOURCE[0]}")/../data" && pwd)/m1_v1_tiny.safetensors"
+expect_fail "encode with a version 1 M1 file" 1 "m1-quantize" "$EQ" encode --model "$V1" -o x.eqt m1in.txt
+expect_ok "m1-quantize" "$EQ" m1-quantize "$V1" -o quantized.m1
+expect_ok "encode with the quantised M1" "$EQ" encode --model quantized.m1 -o q.eqt m1in.txt
+expect_ok "decode with the quantised M1" "$EQ" decode --model quantized.m1 -o q.out q.eqt
+[[ $rc -eq 0 ]] && expect_same "quantised M1 round trip" m1in.txt q.out
+expect_fail "m1-quantize without -o" 2 "-o OUT" "$EQ" m1-quantize "$V1"
+rm -f quantized.m1 q.eqt q.out probs_isa.f32
+for topic in m1-random m1-seal m1-dump m1-quantize; do
   expect_ok "help $topic" "$EQ" help "$topic"
   grep -q "usage: eqinfo $topic" "$T/out" || fail "help $topic"
 done

@@ -147,15 +147,31 @@ inline void attention(const transformer_weights& w, const transformer_weights::l
   }
 }
 
-/// Runs `inputs` (ids 0..256, 256 = BOS) as the next positions of the cache
-/// and writes 256 logits for each of the last `want` of them into `logits`.
-inline void forward(const transformer_weights& w, kv_cache& cache, std::span<const int> inputs, std::size_t want,
-                    workspace& ws, float* logits) {
+/// One sequence's part of a batched forward call: run `inputs` as the next
+/// positions of `cache` and write 256 logits for each of the last `want` of
+/// them to `logits`.
+struct sequence_call {
+  kv_cache* cache;
+  std::span<const int> inputs;  ///< ids 0..256 (256 = BOS)
+  std::size_t want;
+  float* logits;
+};
+
+/// Runs several independent sequences in one pass: their rows are stacked
+/// for the linear layers (one int8 product per weight matrix for the whole
+/// batch) and attend only to their own cache. Rows never mix, so each
+/// sequence gets exactly the bits it would get alone.
+inline void forward_batch(const transformer_weights& w, std::span<const sequence_call> calls, workspace& ws) {
   EQINFO_NO_CONTRACT
   const transformer_config& c = w.config;
-  const std::size_t rows = inputs.size(), d = c.d_model, a = c.attention_width(), ff = c.d_ff, heads = c.heads;
-  const std::size_t first = cache.length;
-  if (first + rows > c.context) throw error(errc::invalid_argument, "M1 context overflow");
+  const std::size_t d = c.d_model, a = c.attention_width(), ff = c.d_ff, heads = c.heads, hd = c.head_dim;
+  std::size_t rows = 0, want_rows = 0;
+  for (const auto& call : calls) {
+    if (call.cache->length + call.inputs.size() > c.context) throw error(errc::invalid_argument, "M1 context overflow");
+    if (call.want > call.inputs.size()) throw error(errc::invalid_argument, "M1: more logits wanted than inputs");
+    rows += call.inputs.size();
+    want_rows += call.want;
+  }
   const float eps = c.norm_epsilon;
   ws.h.resize(rows * d);
   ws.y.resize(rows * std::max({a, d, ff, std::size_t{256}}));
@@ -163,31 +179,47 @@ inline void forward(const transformer_weights& w, kv_cache& cache, std::span<con
   ws.v.resize(std::max({a, d, ff}));
   ws.x.resize(rows * std::max({a, d, ff}));
   std::vector<float> sx(rows);
-  for (std::size_t r = 0; r < rows; ++r)
-    std::copy_n(w.embedding.data() + static_cast<std::size_t>(inputs[r]) * d, d, ws.h.data() + r * d);
+  {
+    std::size_t r = 0;
+    for (const auto& call : calls)
+      for (int id : call.inputs)
+        std::copy_n(w.embedding.data() + static_cast<std::size_t>(id) * d, d, ws.h.data() + (r++) * d);
+  }
   auto residual = [&](const int8_matrix& W) {  // h += linear(x, sx, W)
     linear(ws.x.data(), sx.data(), rows, W, ws.y.data(), ws.acc);
     for (std::size_t i = 0; i < rows * d; ++i) ws.h[i] = ws.h[i] + ws.y[i];
   };
   for (std::size_t l = 0; l < c.layers; ++l) {
     const auto& L = w.layers[l];
-    std::int8_t* keys = cache.keys.data() + l * c.context * a;
-    std::int8_t* values = cache.values.data() + l * c.context * a;
-    float* key_scales = cache.key_scales.data() + l * c.context * heads;
-    float* value_scales = cache.value_scales.data() + l * c.context * heads;
+    const std::size_t kv_offset = l * c.context * a, scale_offset = l * c.context * heads;
     for (std::size_t r = 0; r < rows; ++r)
       sx[r] = norm_quant(ws.h.data() + r * d, L.attn_norm.data(), d, eps, ws.x.data() + r * d, ws.v.data());
-    // k and v: quantised per (position, head) into the cache.
-    for (const auto& [W, cache_rows, cache_scales] : {std::tuple{&L.wk, keys, key_scales},
-                                                       std::tuple{&L.wv, values, value_scales}}) {
-      linear(ws.x.data(), sx.data(), rows, *W, ws.y.data(), ws.acc);
-      for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t h = 0; h < heads; ++h)
-          cache_scales[(first + r) * heads + h] =
-              quant8(ws.y.data() + r * a + h * c.head_dim, c.head_dim, cache_rows + (first + r) * a + h * c.head_dim);
+    // k and v: quantised per (position, head) into each sequence's cache.
+    for (const bool is_key : {true, false}) {
+      linear(ws.x.data(), sx.data(), rows, is_key ? L.wk : L.wv, ws.y.data(), ws.acc);
+      std::size_t r = 0;
+      for (const auto& call : calls) {
+        kv_cache& kv = *call.cache;
+        std::int8_t* cache_rows = (is_key ? kv.keys.data() : kv.values.data()) + kv_offset;
+        float* cache_scales = (is_key ? kv.key_scales.data() : kv.value_scales.data()) + scale_offset;
+        for (std::size_t i = 0; i < call.inputs.size(); ++i, ++r) {
+          const std::size_t t = kv.length + i;
+          for (std::size_t h = 0; h < heads; ++h)
+            cache_scales[t * heads + h] = quant8(ws.y.data() + r * a + h * hd, hd, cache_rows + t * a + h * hd);
+        }
+      }
     }
     linear(ws.x.data(), sx.data(), rows, L.wq, ws.y.data(), ws.acc);
-    attention(w, L, ws.y.data(), keys, key_scales, values, value_scales, first, rows, ws.att.data(), ws);
+    {
+      std::size_t r = 0;
+      for (const auto& call : calls) {
+        kv_cache& kv = *call.cache;
+        attention(w, L, ws.y.data() + r * a, kv.keys.data() + kv_offset, kv.key_scales.data() + scale_offset,
+                  kv.values.data() + kv_offset, kv.value_scales.data() + scale_offset, kv.length, call.inputs.size(),
+                  ws.att.data() + r * a, ws);
+        r += call.inputs.size();
+      }
+    }
     for (std::size_t r = 0; r < rows; ++r) sx[r] = quant8(ws.att.data() + r * a, a, ws.x.data() + r * a);
     residual(L.wo);
     for (std::size_t r = 0; r < rows; ++r)
@@ -197,11 +229,30 @@ inline void forward(const transformer_weights& w, kv_cache& cache, std::span<con
     for (std::size_t r = 0; r < rows; ++r) sx[r] = quant8(ws.y.data() + r * ff, ff, ws.x.data() + r * ff);
     residual(L.w2);
   }
-  cache.length = first + rows;
-  const std::size_t skip = rows - want;
-  for (std::size_t r = 0; r < want; ++r)
-    sx[r] = norm_quant(ws.h.data() + (skip + r) * d, w.final_norm.data(), d, eps, ws.x.data() + r * d, ws.v.data());
-  linear(ws.x.data(), sx.data(), want, w.lm_head, logits, ws.acc);
+  // Final norm and lm_head over the wanted rows of every sequence, stacked.
+  {
+    std::size_t r = 0, k = 0;
+    for (const auto& call : calls) {
+      call.cache->length += call.inputs.size();
+      for (std::size_t i = call.inputs.size() - call.want; i < call.inputs.size(); ++i, ++k)
+        sx[k] = norm_quant(ws.h.data() + (r + i) * d, w.final_norm.data(), d, eps, ws.x.data() + k * d, ws.v.data());
+      r += call.inputs.size();
+    }
+  }
+  linear(ws.x.data(), sx.data(), want_rows, w.lm_head, ws.y.data(), ws.acc);
+  std::size_t k = 0;
+  for (const auto& call : calls) {
+    std::copy_n(ws.y.data() + k * 256, call.want * 256, call.logits);
+    k += call.want;
+  }
+}
+
+/// Runs `inputs` (ids 0..256, 256 = BOS) as the next positions of the cache
+/// and writes 256 logits for each of the last `want` of them into `logits`.
+inline void forward(const transformer_weights& w, kv_cache& cache, std::span<const int> inputs, std::size_t want,
+                    workspace& ws, float* logits) {
+  const sequence_call call{&cache, inputs, want, logits};
+  forward_batch(w, std::span(&call, 1), ws);
 }
 
 /// CDF of a row of logits (docs/m1-integer.md): w_s = trunc(exp(l_s - max)

@@ -125,7 +125,7 @@ else
   cmake --build "$FUZZ_DIR" --parallel "$JOBS"
   FUZZ_BIN="$(cd "$FUZZ_DIR" && pwd)/tests/fuzz"
   FUZZ_WORK="$(cd "$FUZZ_DIR" && pwd)/run"
-  for target in fuzz_decode_tokens fuzz_roundtrip fuzz_token_file fuzz_unigram_file; do
+  for target in fuzz_decode_tokens fuzz_roundtrip fuzz_token_file fuzz_unigram_file fuzz_m1_file; do
     rm -rf "${FUZZ_WORK:?}/$target"
     mkdir -p "$FUZZ_WORK/$target/corpus"
     cp tests/fuzz/corpus/"$target"/* "$FUZZ_WORK/$target/corpus/"

@@ -4,7 +4,7 @@
 
 // One version source: CMake parses these lines (see CMakeLists.txt).
 #define EQINFO_VERSION_MAJOR 0
-#define EQINFO_VERSION_MINOR 1
+#define EQINFO_VERSION_MINOR 2
 #define EQINFO_VERSION_PATCH 0
 
 // Any change to the tokens produced for the same (bytes, model, settings)

@@ -185,9 +185,10 @@ inline void forward_batch(const transformer_weights& w, std::span<const sequence
       for (int id : call.inputs)
         std::copy_n(w.embedding.data() + static_cast<std::size_t>(id) * d, d, ws.h.data() + (r++) * d);
   }
-  auto residual = [&](const int8_matrix& W) {  // h += linear(x, sx, W)
+  auto residual = [&](const int8_matrix& W) {  // h += linear(x, sx, W): one IEEE add per element
     linear(ws.x.data(), sx.data(), rows, W, ws.y.data(), ws.acc);
-    for (std::size_t i = 0; i < rows * d; ++i) ws.h[i] = ws.h[i] + ws.y[i];
+    const auto n = static_cast<Eigen::Index>(rows * d);
+    Eigen::Map<Eigen::ArrayXf>(ws.h.data(), n) += Eigen::Map<const Eigen::ArrayXf>(ws.y.data(), n);
   };
   for (std::size_t l = 0; l < c.layers; ++l) {
     const auto& L = w.layers[l];

@@ -56,15 +56,16 @@ inline float round_even(float x) noexcept {
 }
 
 /// The largest |v_i|, or a negative value if some v_i is NaN or infinite.
+/// On the bit patterns: for |x| (sign bit cleared) the IEEE encoding orders
+/// like the value, and NaN/inf are exactly the patterns >= 0x7f800000; an
+/// integer max reduction vectorises where a float one (NaN rules) does not.
 inline float abs_max(const float* v, std::size_t n) noexcept {
-  float m = 0.0f;
-  bool finite = true;
+  std::uint32_t m = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const float a = std::fabs(v[i]);
-    finite = finite && a <= FLT_MAX;  // false for NaN and inf
+    const std::uint32_t a = std::bit_cast<std::uint32_t>(v[i]) & 0x7fffffffu;
     m = a > m ? a : m;
   }
-  return finite ? m : -1.0f;
+  return m >= 0x7f800000u ? -1.0f : std::bit_cast<float>(m);
 }
 
 /// quant8: q_i = clamp(rint(v_i * (127 / m)), -127, 127), returns s = m / 127

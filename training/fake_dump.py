@@ -1,13 +1,15 @@
 #!/usr/bin/python3
-"""Stand-in for eqinfo's C++ dump program, to prove compare_with_eqinfo.py.
+"""Stand-in for `eqinfo m1-dump`, to prove compare_with_eqinfo.py without the C++.
 
-    fake_dump.py MODEL INPUT OUT.f32 [--perturb X] [--block-bytes N]
+    fake_dump.py MODEL INPUT OUT.u32 [--precision P] [--perturb] [--block-bytes N]
 
-Writes float32 little-endian [n, 256]: row i = P(byte i | BOS + bytes[block_start:i])
-under the plain-AC block rule of docs/m1.md (blocks of context bytes, reset to
-BOS at each; --block-bytes overrides). Uses the incremental KV-cache path (M1.step), a different code
-path from the one compare_with_eqinfo.py uses. --perturb adds X to every
-probability of row 0 (then renormalises) so a failing comparison can be shown.
+Writes little-endian uint32 [n, 257]: row i = the integer CDF of byte i given
+BOS + bytes[block_start:i] under the plain-AC block rule of docs/m1.md (blocks
+of context bytes, reset to BOS at each; --block-bytes overrides), computed with
+eqinfo_m1.IntegerM1 one prefix at a time (forward of BOS + bytes[block_start:i]
+for every i: a different batching from compare_with_eqinfo.py's whole blocks,
+which must give the same integers). --perturb moves one count of row 0 from its
+heaviest symbol to symbol 0 (or back) so a failing comparison can be shown.
 """
 
 import os
@@ -18,39 +20,46 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from eqinfo_m1 import BOS, load_m1  # noqa: E402
+from eqinfo_m1 import BOS, load_integer_m1  # noqa: E402
 
 
 def main(argv):
-    perturb, block_bytes = 0.0, 0
-    if "--block-bytes" in argv:
-        i = argv.index("--block-bytes")
-        block_bytes = int(argv[i + 1])
-        argv = argv[:i] + argv[i + 2:]
+    perturb, block_bytes, precision = False, 0, 16
+    for flag in ("--block-bytes", "--precision"):
+        if flag in argv:
+            i = argv.index(flag)
+            if flag == "--block-bytes":
+                block_bytes = int(argv[i + 1])
+            else:
+                precision = int(argv[i + 1])
+            argv = argv[:i] + argv[i + 2:]
     if "--perturb" in argv:
-        i = argv.index("--perturb")
-        perturb = float(argv[i + 1])
-        argv = argv[:i] + argv[i + 2:]
+        perturb = True
+        argv = [x for x in argv if x != "--perturb"]
     if len(argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
     model_path, input_path, out_path = argv
-    model, c, _ = load_m1(model_path)
+    model, c, _ = load_integer_m1(model_path)
     data = open(input_path, "rb").read()
-    out = np.zeros((len(data), 256), dtype=np.float32)
+    out = np.zeros((len(data), 257), dtype=np.int64)
     block = block_bytes or c.context
-    with torch.inference_mode():
+    with torch.no_grad():
         for start in range(0, len(data), block):
-            cache = model.init_cache(1)
-            prev = BOS
             for i in range(start, min(start + block, len(data))):
-                logits = model.step(torch.tensor([[prev]]), cache)[0]
-                out[i] = torch.softmax(logits, -1).numpy()
-                prev = data[i]
+                x = torch.tensor([[BOS] + list(data[start:i])])
+                out[i] = model.cdf(model.forward(x)[0, -1], precision).numpy()
     if perturb and len(data):
-        out[0] += perturb
-        out[0] /= out[0].sum()
-    out.astype("<f4").tofile(out_path)
+        counts = np.diff(out[0])
+        h = int(np.argmax(counts))
+        if h == 0:
+            counts[0] -= 1
+            counts[1] += 1
+        else:
+            counts[h] -= 1
+            counts[0] += 1
+        out[0, 1:] = np.cumsum(counts)
+    out.astype("<u4").tofile(out_path)
     return 0
 
 

@@ -26,7 +26,8 @@ the RNG states and the data position, so --resume continues exactly (bit-identic
 on CPU with --threads 1).
 
 Outputs in --out: checkpoint.pt (latest, written atomically), m1.safetensors (the
-eqinfo model file, float32, written atomically), log.jsonl (one line per evaluation:
+eqinfo model file, format version 2: the float32 weights quantised row-wise to int8,
+docs/m1-integer.md; written atomically), log.jsonl (one line per evaluation:
 the learning curve), args.json.
 """
 
@@ -299,7 +300,10 @@ def atomic_write(path: str, write) -> None:
 
 
 def export_model(model: M1, path: str) -> None:
-    """The eqinfo model file (float32 safetensors), atomically."""
+    """The eqinfo model file, atomically: format version 2 (docs/m1-integer.md), i.e. the
+    float32 weights quantised after training, each matrix row-wise to int8 + a float32 scale
+    per row (the same quant8 as `eqinfo m1-quantize`; embedding, norms and rel_bias stay
+    float32)."""
     cpu = M1(model.config, seed=0)
     cpu.load_state_dict({k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()})
     atomic_write(path, lambda tmp: save_m1(tmp, cpu))
@@ -425,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
     g.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
     g.add_argument("--amp", choices=["none", "bf16"], default="none",
-                   help="bf16 autocast for the forward pass (for GPUs; export stays float32)")
+                   help="bf16 autocast for the forward pass (for GPUs; the export quantises the float32 weights)")
     return p
 
 

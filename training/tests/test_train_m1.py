@@ -14,7 +14,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import train_m1  # noqa: E402
-from eqinfo_m1 import BOS, load_m1  # noqa: E402
+from eqinfo_m1 import BOS, IntegerM1, load_m1, quantize_m1  # noqa: E402
 
 TINY = ["--layers", "1", "--d-model", "32", "--heads", "2", "--head-dim", "16", "--d-ff", "64",
         "--context", "64", "--seq-len", "64", "--threads", "1", "--no-progress"]
@@ -95,22 +95,28 @@ def test_resume_keeps_or_changes_the_example_mix(text_file, tmp_path):
 
 
 def test_export_loads_and_matches(text_file, tmp_path):
+    """The export is format version 2: the trained float weights quantised row-wise (quantize_m1)."""
     r = train_m1.main(_args(text_file, tmp_path / "run", "--steps", "5", "--eval-every", "0"))
     model, config, meta = load_m1(r["model"])
-    assert meta["format"] == "eqinfo-m1"
+    assert meta["format"] == "eqinfo-m1" and meta["format_version"] == "2"
+    assert isinstance(model, IntegerM1)
     assert (config.layers, config.d_model, config.heads, config.head_dim, config.d_ff, config.context) == \
         (1, 32, 2, 16, 64, 64)
     trained = _weights(r["checkpoint"])
-    loaded = model.state_dict()
-    for k, v in trained.items():
-        assert torch.equal(loaded[k], v), k
-    # and it computes the same function
-    x = torch.tensor([[BOS] + list(b"the quick brown")])
     ref = train_m1.M1(config, seed=0)
     ref.load_state_dict(trained)
     ref.eval()
+    want = quantize_m1(ref)
+    assert list(model.tensors) == list(want)
+    for k, v in want.items():
+        assert model.tensors[k].dtype == v.dtype and np.array_equal(model.tensors[k], v), k
+    assert np.array_equal(model.tensors["embedding"], trained["embedding.weight"].numpy())
+    # and it computes the same function as the quantised trained model, close to the float one
+    x = torch.tensor([[BOS] + list(b"the quick brown")])
     with torch.no_grad():
-        assert torch.equal(model(x), ref(x))
+        assert torch.equal(model(x), IntegerM1.from_float(ref)(x))
+        pf, pi = torch.softmax(ref(x).double(), -1), torch.softmax(model(x).double(), -1)
+    assert (pf - pi).abs().max() < 0.05
 
 
 def test_sampler_random_offsets_with_bos():

@@ -459,7 +459,9 @@ void print_version() {
   std::printf("eqinfo %d.%d.%d (token stream format %d, M1 model format %u)\n", EQINFO_VERSION_MAJOR,
               EQINFO_VERSION_MINOR, EQINFO_VERSION_PATCH, EQINFO_STREAM_FORMAT, eqinfo::m1_format_version);
   const auto path = eqinfo::detail::int8::active();
-  std::printf("int8 kernel path: %s (EQINFO_ISA forces one)\n", std::string(eqinfo::detail::int8::name(path)).c_str());
+  std::printf("int8 kernel path: %s (best on this CPU: %s; EQINFO_ISA forces one)\n",
+              std::string(eqinfo::detail::int8::name(path)).c_str(),
+              std::string(eqinfo::detail::int8::name(eqinfo::detail::int8::best())).c_str());
 }
 
 // ---------------------------------------------------------------------------
@@ -1717,9 +1719,9 @@ int cmd_m1_dump(std::span<const std::string> args) {
     return 0;
   }
   if (a.positional.size() != 3) usage(cmd, "give MODEL INPUT OUT");
-  const unsigned precision =
-      a.has("precision") ? static_cast<unsigned>(parse_number(cmd, "--precision", *a.get("precision"), 9, 16))
-                         : eqinfo::settings{}.precision_bits;
+  const unsigned precision = a.has("precision")
+                                 ? static_cast<unsigned>(parse_number(cmd, "--precision", *a.get("precision"), 9, 16))
+                                 : eqinfo::settings{}.precision_bits;
   const std::string& model_path = a.positional[0];
   const bytes_t data = read_input(model_path);
   if (!looks_like_safetensors(data)) usage(cmd, display_name(model_path) + " is not an M1 model file (safetensors)");
@@ -1759,7 +1761,8 @@ int run(std::span<const std::string> args) {
     }
     const std::string& topic = rest[0];
     if (topic != "encode" && topic != "decode" && topic != "stats" && topic != "train-unigram" &&
-        topic != "m1-random" && topic != "m1-seal" && topic != "m1-dump" && topic != "m1-quantize" && topic != "shard" && topic != "verify")
+        topic != "m1-random" && topic != "m1-seal" && topic != "m1-dump" && topic != "m1-quantize" &&
+        topic != "shard" && topic != "verify")
       usage("", "no help for unknown command '" + topic + "'");
     std::fputs(help_text(topic).c_str(), stdout);
     return 0;

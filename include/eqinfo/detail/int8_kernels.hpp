@@ -2,20 +2,52 @@
 #pragma once
 /// \file
 /// Exact int8 matrix products for M1 (docs/m1-integer.md), one implementation
-/// per instruction set, chosen at run time.
+/// per instruction set, chosen at run time in one binary.
 ///
-/// Every path computes the same int32 sums: integer addition is exact and
-/// associative, so blocking, lane width, the uint8 offset trick of vpdpbusd
-/// (wrapping int32 arithmetic) and AMX tiles cannot change a result as long as
-/// the true sum fits in int32 (transformer_config::validate bounds the shapes).
+/// READ ME FIRST
+/// -------------
+/// * Every path computes the same int32 sums. Integer addition is exact and
+///   associative, so blocking, lane width, the order of the terms, the uint8
+///   offset trick of vpdpbusd (wrapping int32 arithmetic) and AMX tiles cannot
+///   change a result as long as the true sum fits in int32, which
+///   transformer_config::validate guarantees for M1's shapes.
+/// * `vpmaddubsw` (`_mm*_maddubs_epi16`) is never used: it saturates its int16
+///   pair sums, which would silently break exactness.
+/// * The default build has no -march flags: each SIMD function is compiled
+///   for its own target with __attribute__((target(...))) and called only
+///   when CPUID/XGETBV (and, for AMX, the kernel's permission) say it can run.
+/// * EQINFO_ISA=scalar|sse2|avx2|avx512vnni|amx forces a path (tests,
+///   benchmarks); active() reads it once.
 ///
-/// STATUS: API and portable path only; the SIMD paths and the detection are
-/// filled in by the kernel work (see tests/int8_kernels_test.cpp).
+/// Paths:
+///   scalar      Eigen's integer matrix product (the Eigen-based reference);
+///   sse2, avx2  pmaddwd on int16-widened values (exact: |a b| <= 255 * 127);
+///   avx512vnni  vpdpbusd (uint8 x int8): a signed A is offset by +128 and
+///               128 * (column sums of W) subtracted again;
+///   amx         AMX-INT8 tiles (tdpbssd) for packed products of >= 16 rows,
+///               the avx512vnni code otherwise.
 
+#include <eqinfo/error.hpp>
+
+#include <Eigen/Core>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define EQINFO_INT8_X86 1
+#include <cpuid.h>
+#include <immintrin.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#endif
 
 namespace eqinfo {
 inline namespace v1 {
@@ -24,6 +56,8 @@ namespace int8 {
 
 /// Instruction-set paths, slowest first.
 enum class isa { scalar, sse2, avx2, avx512vnni, amx };
+
+inline constexpr isa all_paths[] = {isa::scalar, isa::sse2, isa::avx2, isa::avx512vnni, isa::amx};
 
 inline std::string_view name(isa i) noexcept {
   switch (i) {
@@ -36,55 +70,629 @@ inline std::string_view name(isa i) noexcept {
   return "?";
 }
 
-/// The path in use: the best this CPU (and OS) supports, or EQINFO_ISA.
-inline isa active() { return isa::scalar; }
-
-/// C[m][n] = sum_k A[m][k] * B[n][k].  A: int8 (M, K), row stride lda;
-/// B: int8 (N, K), row stride ldb; C: int32 (M, N), row stride ldc.
-/// (Linear layers with B = weight [out][in]; q.k with B = key cache rows.)
-inline void gemm_s8s8_nt(isa, const std::int8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
-                         std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
-  for (std::size_t m = 0; m < M; ++m)
-    for (std::size_t n = 0; n < N; ++n) {
-      std::int32_t s = 0;
-      for (std::size_t k = 0; k < K; ++k) s += std::int32_t{A[m * lda + k]} * B[n * ldb + k];
-      C[m * ldc + n] = s;
-    }
+/// The path named `text`, if any.
+inline std::optional<isa> parse_isa(std::string_view text) noexcept {
+  for (isa i : all_paths)
+    if (name(i) == text) return i;
+  return std::nullopt;
 }
 
-/// C[m][n] = sum_k A[m][k] * B[k][n].  A: uint8 (M, K), lda; B: int8 (K, N),
-/// ldb; C: int32 (M, N), ldc. (Attention's p.v with B = value cache rows.)
-inline void gemm_u8s8_nn(isa, const std::uint8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
-                         std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
-  for (std::size_t m = 0; m < M; ++m)
-    for (std::size_t n = 0; n < N; ++n) {
-      std::int32_t s = 0;
-      for (std::size_t k = 0; k < K; ++k) s += std::int32_t{A[m * lda + k]} * B[k * ldb + n];
-      C[m * ldc + n] = s;
+// ---------------------------------------------------------------------------
+// What this CPU and OS can run.
+
+struct cpu_support {
+  bool sse2 = false, avx2 = false, avx512vnni = false, amx = false;
+  std::string amx_refusal;  ///< why AMX is off although the CPU has it
+};
+
+#ifdef EQINFO_INT8_X86
+__attribute__((target("xsave"))) inline std::uint64_t xgetbv0() noexcept { return _xgetbv(0); }
+#endif
+
+inline const cpu_support& cpu() {
+  static const cpu_support s = [] {
+    cpu_support c;
+#ifdef EQINFO_INT8_X86
+    unsigned a = 0, b = 0, cx = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &cx, &d)) return c;
+    c.sse2 = (d >> 26) & 1;
+    const bool osxsave = (cx >> 27) & 1;
+    if (!osxsave || __get_cpuid_max(0, nullptr) < 7) return c;
+    const std::uint64_t xcr0 = xgetbv0();
+    const bool os_ymm = (xcr0 & 0x6) == 0x6;
+    const bool os_zmm = (xcr0 & 0xe6) == 0xe6;          // SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM
+    const bool os_tiles = (xcr0 & 0x60000) == 0x60000;  // XTILECFG, XTILEDATA
+    __cpuid_count(7, 0, a, b, cx, d);
+    const bool avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
+    const bool vnni = (cx >> 11) & 1;
+    const bool amx_tile = (d >> 24) & 1, amx_int8 = (d >> 25) & 1;
+    c.avx2 = avx2 && os_ymm;
+    c.avx512vnni = avx512f && avx512bw && avx512vl && vnni && os_zmm;
+    if (c.avx512vnni && amx_tile && amx_int8) {
+      if (!os_tiles) {
+        c.amx_refusal = "the OS does not enable the tile state (XCR0)";
+      } else {
+#if defined(__linux__)
+        // Linux hands out the 8 KiB tile state only on request.
+        constexpr long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
+        if (syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0)
+          c.amx = true;
+        else
+          c.amx_refusal = "the kernel refused arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)";
+#else
+        c.amx_refusal = "AMX permission is only requested on Linux";
+#endif
+      }
+    } else if (!(amx_tile && amx_int8)) {
+      c.amx_refusal = "the CPU has no AMX-INT8";
     }
+#endif
+    return c;
+  }();
+  return s;
 }
 
-/// A weight matrix W (N, K) prepared once for one path's fastest product.
+/// Whether this CPU (and OS) can run a path.
+inline bool supported(isa i) {
+  const auto& c = cpu();
+  switch (i) {
+    case isa::scalar: return true;
+    case isa::sse2: return c.sse2;
+    case isa::avx2: return c.avx2;
+    case isa::avx512vnni: return c.avx512vnni;
+    case isa::amx: return c.amx;
+  }
+  return false;
+}
+
+/// The fastest supported path.
+inline isa best() {
+  isa b = isa::scalar;
+  for (isa i : all_paths)
+    if (supported(i)) b = i;
+  return b;
+}
+
+/// The path for an EQINFO_ISA value (null or empty: best()). Throws
+/// errc::invalid_argument naming the value for an unknown or unsupported path.
+inline isa resolve(const char* env_value) {
+  if (env_value == nullptr || *env_value == '\0') return best();
+  const std::string v(env_value);
+  const auto i = parse_isa(v);
+  if (!i)
+    throw error(errc::invalid_argument,
+                "EQINFO_ISA=" + v + ": unknown int8 kernel path (scalar, sse2, avx2, avx512vnni or amx)");
+  if (!supported(*i)) {
+    std::string why = "this CPU or OS cannot run it";
+    if (*i == isa::amx && !cpu().amx_refusal.empty()) why = cpu().amx_refusal;
+    throw error(errc::invalid_argument,
+                "EQINFO_ISA=" + v + ": " + why + " (best here: " + std::string(name(best())) + ")");
+  }
+  return *i;
+}
+
+/// The path in use: EQINFO_ISA if set, else best(). Read once per process.
+inline isa active() {
+  static const isa a = resolve(std::getenv("EQINFO_ISA"));
+  return a;
+}
+
+// ---------------------------------------------------------------------------
+// Packed weights.
+
+/// A weight matrix W (N, K), prepared once for a path: the plain rows, and
+/// for avx512vnni/amx the VNNI layout [N/16][K/4][16][4] (N padded to 32, K
+/// to 64 with zeros) plus 128 * (row sums) for the uint8 offset.
 class packed_s8 {
  public:
   packed_s8() = default;
   packed_s8(isa path, const std::int8_t* W, std::size_t N, std::size_t K)
-      : path_(path), n_(N), k_(K), w_(W, W + N * K) {}
+      : path_(path), n_(N), k_(K), w_(W, W + N * K) {
+    if (path == isa::avx512vnni || path == isa::amx) {
+      n_pad_ = (N + 31) / 32 * 32;
+      k_pad_ = (K + 63) / 64 * 64;
+      vnni_.assign(n_pad_ * k_pad_, 0);
+      offset_.assign(n_pad_, 0);
+      for (std::size_t n = 0; n < N; ++n) {
+        std::int32_t sum = 0;
+        for (std::size_t k = 0; k < K; ++k) {
+          const std::int8_t v = W[n * K + k];
+          sum += v;
+          vnni_[(n / 16) * (k_pad_ * 16) + (k / 4) * 64 + (n % 16) * 4 + k % 4] = v;
+        }
+        offset_[n] = 128 * sum;
+      }
+    }
+  }
   isa path() const noexcept { return path_; }
   std::size_t rows() const noexcept { return n_; }
   std::size_t cols() const noexcept { return k_; }
   const std::int8_t* data() const noexcept { return w_.data(); }
+  const std::int8_t* vnni() const noexcept { return vnni_.data(); }
+  const std::int32_t* offset() const noexcept { return offset_.data(); }
+  std::size_t padded_rows() const noexcept { return n_pad_; }
+  std::size_t padded_cols() const noexcept { return k_pad_; }
 
  private:
   isa path_ = isa::scalar;
-  std::size_t n_ = 0, k_ = 0;
+  std::size_t n_ = 0, k_ = 0, n_pad_ = 0, k_pad_ = 0;
   std::vector<std::int8_t> w_;
+  std::vector<std::int8_t> vnni_;
+  std::vector<std::int32_t> offset_;
 };
 
-/// C[m][n] = sum_k A[m][k] * W[n][k] for a packed W (its path).
-inline void gemm_s8s8_packed(const std::int8_t* A, std::size_t lda, std::size_t M, const packed_s8& W,
-                             std::int32_t* C, std::size_t ldc) {
-  gemm_s8s8_nt(W.path(), A, lda, W.data(), W.cols(), C, ldc, M, W.rows(), W.cols());
+// ---------------------------------------------------------------------------
+// scalar: Eigen's integer product.
+
+namespace eigen {
+template <class T>
+using rows_map =
+    Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
+using out_map =
+    Eigen::Map<Eigen::Matrix<std::int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
+inline Eigen::Index ix(std::size_t v) { return static_cast<Eigen::Index>(v); }
+
+inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb, std::int32_t* C,
+                    std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  if (M == 0 || N == 0) return;
+  out_map c(C, ix(M), ix(N), Eigen::OuterStride<>(ix(ldc)));
+  if (K == 0) {
+    c.setZero();
+    return;
+  }
+  const rows_map<std::int8_t> a(A, ix(M), ix(K), Eigen::OuterStride<>(ix(lda)));
+  const rows_map<std::int8_t> b(B, ix(N), ix(K), Eigen::OuterStride<>(ix(ldb)));
+  c.noalias() = a.cast<std::int32_t>() * b.cast<std::int32_t>().transpose();
+}
+
+inline void u8s8_nn(const std::uint8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb, std::int32_t* C,
+                    std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  if (M == 0 || N == 0) return;
+  out_map c(C, ix(M), ix(N), Eigen::OuterStride<>(ix(ldc)));
+  if (K == 0) {
+    c.setZero();
+    return;
+  }
+  const rows_map<std::uint8_t> a(A, ix(M), ix(K), Eigen::OuterStride<>(ix(lda)));
+  const rows_map<std::int8_t> b(B, ix(K), ix(N), Eigen::OuterStride<>(ix(ldb)));
+  c.noalias() = a.cast<std::int32_t>() * b.cast<std::int32_t>();
+}
+}  // namespace eigen
+
+#ifdef EQINFO_INT8_X86
+// GCC 12's AVX-512 intrinsics start from `__m512i __Y = __Y` (undefined) and
+// trip -Wmaybe-uninitialized once inlined into a caller (e.g. in
+// _mm512_reduce_add_epi32).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// ---------------------------------------------------------------------------
+// sse2 / avx2: pmaddwd on int16-widened values. Dot products along K for A.B^T
+// (4 rows of B per A row), pairs of B rows interleaved for A.B.
+
+#define EQINFO_SSE2 __attribute__((target("sse2")))
+#define EQINFO_AVX2 __attribute__((target("avx2")))
+
+namespace sse2 {
+EQINFO_SSE2 inline __m128i widen_lo(__m128i v) { return _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8); }
+EQINFO_SSE2 inline __m128i widen_hi(__m128i v) { return _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8); }
+EQINFO_SSE2 inline std::int32_t hsum(__m128i v) {
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4e));
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xb1));
+  return _mm_cvtsi128_si32(v);
+}
+
+EQINFO_SSE2 inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
+                                std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  const std::size_t K16 = K / 16 * 16;
+  for (std::size_t m = 0; m < M; ++m) {
+    const std::int8_t* a = A + m * lda;
+    std::size_t n = 0;
+    for (; n + 4 <= N; n += 4) {
+      __m128i acc[4] = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
+      for (std::size_t k = 0; k < K16; k += 16) {
+        const __m128i av = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k));
+        const __m128i alo = widen_lo(av), ahi = widen_hi(av);
+        for (int j = 0; j < 4; ++j) {
+          const __m128i bv =
+              _mm_loadu_si128(reinterpret_cast<const __m128i*>(B + (n + static_cast<std::size_t>(j)) * ldb + k));
+          acc[j] = _mm_add_epi32(acc[j], _mm_madd_epi16(alo, widen_lo(bv)));
+          acc[j] = _mm_add_epi32(acc[j], _mm_madd_epi16(ahi, widen_hi(bv)));
+        }
+      }
+      for (int j = 0; j < 4; ++j) {
+        std::int32_t s = hsum(acc[j]);
+        const std::int8_t* b = B + (n + static_cast<std::size_t>(j)) * ldb;
+        for (std::size_t k = K16; k < K; ++k) s += std::int32_t{a[k]} * b[k];
+        C[m * ldc + n + static_cast<std::size_t>(j)] = s;
+      }
+    }
+    for (; n < N; ++n) {
+      __m128i acc = _mm_setzero_si128();
+      const std::int8_t* b = B + n * ldb;
+      for (std::size_t k = 0; k < K16; k += 16) {
+        const __m128i av = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k));
+        const __m128i bv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + k));
+        acc = _mm_add_epi32(acc, _mm_madd_epi16(widen_lo(av), widen_lo(bv)));
+        acc = _mm_add_epi32(acc, _mm_madd_epi16(widen_hi(av), widen_hi(bv)));
+      }
+      std::int32_t s = hsum(acc);
+      for (std::size_t k = K16; k < K; ++k) s += std::int32_t{a[k]} * b[k];
+      C[m * ldc + n] = s;
+    }
+  }
+}
+
+/// C = A.B with A uint8 (M, K), B int8 (K, N): 8 columns per vector, two k
+/// at a time (rows k, k+1 of B interleaved, (a_k, a_k+1) broadcast).
+EQINFO_SSE2 inline void u8s8_nn(const std::uint8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
+                                std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  const std::size_t N8 = N / 8 * 8;
+  for (std::size_t m = 0; m < M; ++m) {
+    const std::uint8_t* a = A + m * lda;
+    std::int32_t* c = C + m * ldc;
+    for (std::size_t n = 0; n < N8; n += 8) {
+      __m128i lo = _mm_setzero_si128(), hi = _mm_setzero_si128();
+      std::size_t k = 0;
+      for (; k + 2 <= K; k += 2) {
+        if ((a[k] | a[k + 1]) == 0) continue;  // attention rows end in zeros
+        const __m128i b0 = widen_lo(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(B + k * ldb + n)));
+        const __m128i b1 = widen_lo(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(B + (k + 1) * ldb + n)));
+        const __m128i pair = _mm_set1_epi32(static_cast<int>(std::uint32_t{a[k]} | (std::uint32_t{a[k + 1]} << 16)));
+        lo = _mm_add_epi32(lo, _mm_madd_epi16(_mm_unpacklo_epi16(b0, b1), pair));
+        hi = _mm_add_epi32(hi, _mm_madd_epi16(_mm_unpackhi_epi16(b0, b1), pair));
+      }
+      if (k < K && a[k] != 0) {
+        const __m128i b0 = widen_lo(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(B + k * ldb + n)));
+        const __m128i pair = _mm_set1_epi32(static_cast<int>(a[k]));
+        lo = _mm_add_epi32(lo, _mm_madd_epi16(_mm_unpacklo_epi16(b0, _mm_setzero_si128()), pair));
+        hi = _mm_add_epi32(hi, _mm_madd_epi16(_mm_unpackhi_epi16(b0, _mm_setzero_si128()), pair));
+      }
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(c + n), lo);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(c + n + 4), hi);
+    }
+    for (std::size_t n = N8; n < N; ++n) {
+      std::int32_t s = 0;
+      for (std::size_t k = 0; k < K; ++k) s += std::int32_t{a[k]} * B[k * ldb + n];
+      c[n] = s;
+    }
+  }
+}
+}  // namespace sse2
+
+namespace avx2 {
+EQINFO_AVX2 inline std::int32_t hsum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+EQINFO_AVX2 inline __m256i load16(const std::int8_t* p) {
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+EQINFO_AVX2 inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
+                                std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  const std::size_t K16 = K / 16 * 16;
+  std::size_t m = 0;
+  // 2 rows of A x 4 rows of B per block: 8 accumulators.
+  for (; m + 2 <= M; m += 2) {
+    const std::int8_t* a0 = A + m * lda;
+    const std::int8_t* a1 = a0 + lda;
+    std::size_t n = 0;
+    for (; n + 4 <= N; n += 4) {
+      __m256i acc[2][4];
+      for (auto& r : acc)
+        for (auto& x : r) x = _mm256_setzero_si256();
+      for (std::size_t k = 0; k < K16; k += 16) {
+        const __m256i x0 = load16(a0 + k), x1 = load16(a1 + k);
+        for (int j = 0; j < 4; ++j) {
+          const __m256i bv = load16(B + (n + static_cast<std::size_t>(j)) * ldb + k);
+          acc[0][j] = _mm256_add_epi32(acc[0][j], _mm256_madd_epi16(x0, bv));
+          acc[1][j] = _mm256_add_epi32(acc[1][j], _mm256_madd_epi16(x1, bv));
+        }
+      }
+      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 4; ++j) {
+          const std::int8_t* a = i == 0 ? a0 : a1;
+          const std::int8_t* b = B + (n + static_cast<std::size_t>(j)) * ldb;
+          std::int32_t s = hsum(acc[i][j]);
+          for (std::size_t k = K16; k < K; ++k) s += std::int32_t{a[k]} * b[k];
+          C[(m + static_cast<std::size_t>(i)) * ldc + n + static_cast<std::size_t>(j)] = s;
+        }
+    }
+    for (; n < N; ++n)
+      for (std::size_t i = 0; i < 2; ++i) {
+        const std::int8_t* a = A + (m + i) * lda;
+        const std::int8_t* b = B + n * ldb;
+        __m256i acc = _mm256_setzero_si256();
+        for (std::size_t k = 0; k < K16; k += 16)
+          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(load16(a + k), load16(b + k)));
+        std::int32_t s = hsum(acc);
+        for (std::size_t k = K16; k < K; ++k) s += std::int32_t{a[k]} * b[k];
+        C[(m + i) * ldc + n] = s;
+      }
+  }
+  for (; m < M; ++m)
+    for (std::size_t n = 0; n < N; ++n) {
+      const std::int8_t* a = A + m * lda;
+      const std::int8_t* b = B + n * ldb;
+      __m256i acc = _mm256_setzero_si256();
+      for (std::size_t k = 0; k < K16; k += 16)
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(load16(a + k), load16(b + k)));
+      std::int32_t s = hsum(acc);
+      for (std::size_t k = K16; k < K; ++k) s += std::int32_t{a[k]} * b[k];
+      C[m * ldc + n] = s;
+    }
+}
+
+EQINFO_AVX2 inline void u8s8_nn(const std::uint8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
+                                std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  const std::size_t N16 = N / 16 * 16;
+  for (std::size_t m = 0; m < M; ++m) {
+    const std::uint8_t* a = A + m * lda;
+    std::int32_t* c = C + m * ldc;
+    for (std::size_t n = 0; n < N16; n += 16) {
+      __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+      for (std::size_t k = 0; k < K; k += 2) {
+        const std::uint32_t a1 = k + 1 < K ? a[k + 1] : 0u;
+        if ((a[k] | a1) == 0) continue;  // attention rows end in zeros
+        const __m256i b0 = load16(B + k * ldb + n);
+        const __m256i b1 = k + 1 < K ? load16(B + (k + 1) * ldb + n) : _mm256_setzero_si256();
+        const __m256i pair = _mm256_set1_epi32(static_cast<int>(std::uint32_t{a[k]} | (a1 << 16)));
+        // unpack works per 128-bit lane: lo holds columns 0-3 and 8-11, hi 4-7 and 12-15.
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(b0, b1), pair));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(b0, b1), pair));
+      }
+      const __m256i first = _mm256_permute2x128_si256(lo, hi, 0x20);   // columns 0-7
+      const __m256i second = _mm256_permute2x128_si256(lo, hi, 0x31);  // columns 8-15
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + n), first);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + n + 8), second);
+    }
+    for (std::size_t n = N16; n < N; ++n) {
+      std::int32_t s = 0;
+      for (std::size_t k = 0; k < K; ++k) s += std::int32_t{a[k]} * B[k * ldb + n];
+      c[n] = s;
+    }
+  }
+}
+}  // namespace avx2
+
+// ---------------------------------------------------------------------------
+// avx512vnni: vpdpbusd on the VNNI layout [N/16][K/4][16][4].
+
+#define EQINFO_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+namespace vnni {
+/// 4 bytes of A at k (zero past K), as one int32 lane pattern; `flip` adds
+/// 128 to each byte (int8 -> uint8).
+EQINFO_VNNI inline __m512i quad(const std::uint8_t* a, std::size_t k, std::size_t K, bool flip) {
+  std::uint32_t v = 0;
+  if (k + 4 <= K)
+    std::memcpy(&v, a + k, 4);
+  else if (k < K)
+    std::memcpy(&v, a + k, K - k);
+  if (flip) v ^= 0x80808080u;
+  return _mm512_set1_epi32(static_cast<int>(v));
+}
+
+/// C[m][n] = sum_k a'[m][k] W[n][k] - offset[n] for n < N, over a VNNI layout
+/// with k_pad / 4 quads per 16-column block. a' = a + 128 when `flip`.
+template <bool Flip>
+EQINFO_VNNI void kernel(const std::uint8_t* A, std::size_t lda, std::size_t M, const std::int8_t* vnni,
+                        std::size_t k_pad, const std::int32_t* offset, std::int32_t* C, std::size_t ldc, std::size_t N,
+                        std::size_t K) {
+  const std::size_t blocks = (N + 15) / 16;
+  const std::size_t quads = (K + 3) / 4;
+  const std::size_t block_stride = k_pad * 16;
+  constexpr std::size_t MR = 4, NB = 4;
+  for (std::size_t m0 = 0; m0 < M; m0 += MR) {
+    const std::size_t mr = M - m0 < MR ? M - m0 : MR;
+    for (std::size_t b0 = 0; b0 < blocks; b0 += NB) {
+      const std::size_t nb = blocks - b0 < NB ? blocks - b0 : NB;
+      __m512i acc[MR][NB];
+      for (auto& r : acc)
+        for (auto& x : r) x = _mm512_setzero_si512();
+      const std::int8_t* w = vnni + b0 * block_stride;
+      for (std::size_t q = 0; q < quads; ++q) {
+        __m512i wv[NB];
+        for (std::size_t j = 0; j < NB; ++j)
+          if (j < nb) wv[j] = _mm512_loadu_si512(w + j * block_stride + q * 64);
+        for (std::size_t i = 0; i < MR; ++i) {
+          if (i >= mr) break;
+          const __m512i av = quad(A + (m0 + i) * lda, q * 4, K, Flip);
+          for (std::size_t j = 0; j < NB; ++j)
+            if (j < nb) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], av, wv[j]);
+        }
+      }
+      for (std::size_t i = 0; i < mr; ++i)
+        for (std::size_t j = 0; j < nb; ++j) {
+          const std::size_t n = (b0 + j) * 16;
+          __m512i r = acc[i][j];
+          if (Flip) r = _mm512_sub_epi32(r, _mm512_loadu_si512(offset + n));
+          std::int32_t* c = C + (m0 + i) * ldc + n;
+          if (n + 16 <= N)
+            _mm512_storeu_si512(c, r);
+          else
+            _mm512_mask_storeu_epi32(c, static_cast<__mmask16>((1u << (N - n)) - 1), r);
+        }
+    }
+  }
+}
+
+EQINFO_VNNI inline void packed(const std::int8_t* A, std::size_t lda, std::size_t M, const packed_s8& W,
+                               std::int32_t* C, std::size_t ldc) {
+  kernel<true>(reinterpret_cast<const std::uint8_t*>(A), lda, M, W.vnni(), W.padded_cols(), W.offset(), C, ldc,
+               W.rows(), W.cols());
+}
+
+/// A.B^T with B rows unpacked (attention's q.k): dot products along K, 4 rows
+/// of B per A row, signed A offset by 128 and corrected by B's row sums.
+EQINFO_VNNI inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
+                                std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  const std::size_t K64 = K / 64 * 64;
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (std::size_t n = 0; n < N; ++n) {
+    const std::int8_t* b = B + n * ldb;
+    // sum of b over the vectorised part (the part offset by 128), via vpdpbusd(1, b).
+    __m512i bs = _mm512_setzero_si512();
+    for (std::size_t k = 0; k < K64; k += 64) bs = _mm512_dpbusd_epi32(bs, ones, _mm512_loadu_si512(b + k));
+    const std::int32_t head_sum = _mm512_reduce_add_epi32(bs);
+    for (std::size_t m = 0; m < M; ++m) {
+      const std::int8_t* a = A + m * lda;
+      __m512i acc = _mm512_setzero_si512();
+      for (std::size_t k = 0; k < K64; k += 64)
+        acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(_mm512_loadu_si512(a + k), flip), _mm512_loadu_si512(b + k));
+      std::int32_t s = _mm512_reduce_add_epi32(acc) - 128 * head_sum;
+      for (std::size_t k = K64; k < K; ++k) s += std::int32_t{a[k]} * b[k];
+      C[m * ldc + n] = s;
+    }
+  }
+}
+
+/// A.B with A uint8 and B (K, N) int8 rows (attention's p.v): B is put in
+/// the VNNI layout first (N padded to 16, K to 4), then the packed kernel.
+EQINFO_VNNI inline void u8s8_nn(const std::uint8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
+                                std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  thread_local std::vector<std::int8_t> layout;
+  const std::size_t blocks = (N + 15) / 16, k_pad = (K + 3) / 4 * 4;
+  layout.assign(blocks * k_pad * 16, 0);
+  for (std::size_t k = 0; k < K; ++k)
+    for (std::size_t n = 0; n < N; ++n)
+      layout[(n / 16) * (k_pad * 16) + (k / 4) * 64 + (n % 16) * 4 + k % 4] = B[k * ldb + n];
+  kernel<false>(A, lda, M, layout.data(), k_pad, nullptr, C, ldc, N, K);
+}
+}  // namespace vnni
+
+// ---------------------------------------------------------------------------
+// amx: tdpbssd on 16 x 64-byte tiles, 2 x 2 accumulator tiles (32 rows x 32
+// columns of C) per step. The VNNI layout of packed_s8 is already the B tile
+// layout: 16 rows of (16 columns x 4 k) per 64 k.
+
+#define EQINFO_AMX __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+namespace amx {
+struct alignas(64) tile_config {
+  std::uint8_t palette = 1, start_row = 0;
+  std::uint8_t reserved[14] = {};
+  std::uint16_t colsb[16] = {};
+  std::uint8_t rows[16] = {};
+};
+
+EQINFO_AMX inline void configure() {
+  thread_local bool done = false;
+  if (done) return;
+  tile_config cfg;
+  for (int t = 0; t < 8; ++t) {
+    cfg.rows[t] = 16;
+    cfg.colsb[t] = 64;
+  }
+  _tile_loadconfig(&cfg);
+  done = true;
+}
+
+EQINFO_AMX inline void packed(const std::int8_t* A, std::size_t lda, std::size_t M, const packed_s8& W, std::int32_t* C,
+                              std::size_t ldc) {
+  if (M < 16) {  // a tile would be mostly padding
+    vnni::packed(A, lda, M, W, C, ldc);
+    return;
+  }
+  configure();
+  const std::size_t K = W.cols(), N = W.rows(), k_pad = W.padded_cols(), n_pad = W.padded_rows();
+  const std::size_t m_pad = (M + 31) / 32 * 32;
+  // A padded to (m_pad, k_pad) with zeros (exact: zero terms).
+  thread_local std::vector<std::int8_t> a;
+  a.assign(m_pad * k_pad, 0);
+  for (std::size_t m = 0; m < M; ++m) std::memcpy(a.data() + m * k_pad, A + m * lda, K);
+  alignas(64) std::int32_t out[4][16 * 16];
+  const std::int8_t* w = W.vnni();
+  const std::size_t block = k_pad * 16;  // bytes per 16-column block
+  for (std::size_t m0 = 0; m0 < m_pad; m0 += 32) {
+    for (std::size_t n0 = 0; n0 < n_pad; n0 += 32) {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (std::size_t k0 = 0; k0 < k_pad; k0 += 64) {
+        _tile_loadd(4, a.data() + m0 * k_pad + k0, static_cast<long>(k_pad));
+        _tile_loadd(5, a.data() + (m0 + 16) * k_pad + k0, static_cast<long>(k_pad));
+        _tile_loadd(6, w + (n0 / 16) * block + k0 * 16, 64);
+        _tile_loadd(7, w + (n0 / 16 + 1) * block + k0 * 16, 64);
+        _tile_dpbssd(0, 4, 6);
+        _tile_dpbssd(1, 4, 7);
+        _tile_dpbssd(2, 5, 6);
+        _tile_dpbssd(3, 5, 7);
+      }
+      _tile_stored(0, out[0], 64);
+      _tile_stored(1, out[1], 64);
+      _tile_stored(2, out[2], 64);
+      _tile_stored(3, out[3], 64);
+      for (std::size_t t = 0; t < 4; ++t) {
+        const std::size_t mb = m0 + (t / 2) * 16, nb = n0 + (t % 2) * 16;
+        for (std::size_t r = 0; r < 16 && mb + r < M; ++r)
+          for (std::size_t col = 0; col < 16 && nb + col < N; ++col)
+            C[(mb + r) * ldc + nb + col] = out[t][r * 16 + col];
+      }
+    }
+  }
+}
+}  // namespace amx
+
+#undef EQINFO_SSE2
+#undef EQINFO_AVX2
+#undef EQINFO_VNNI
+#undef EQINFO_AMX
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif  // EQINFO_INT8_X86
+
+// ---------------------------------------------------------------------------
+// The dispatching entry points.
+
+/// C[m][n] = sum_k A[m][k] * B[n][k].  A: int8 (M, K), row stride lda;
+/// B: int8 (N, K), row stride ldb; C: int32 (M, N), row stride ldc.
+/// (Linear layers with B = weight [out][in]; q.k with B = key cache rows.)
+inline void gemm_s8s8_nt(isa path, const std::int8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
+                         std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  switch (path) {
+#ifdef EQINFO_INT8_X86
+    case isa::sse2: return sse2::s8s8_nt(A, lda, B, ldb, C, ldc, M, N, K);
+    case isa::avx2: return avx2::s8s8_nt(A, lda, B, ldb, C, ldc, M, N, K);
+    case isa::avx512vnni:
+    case isa::amx: return vnni::s8s8_nt(A, lda, B, ldb, C, ldc, M, N, K);
+#endif
+    default: return eigen::s8s8_nt(A, lda, B, ldb, C, ldc, M, N, K);
+  }
+}
+
+/// C[m][n] = sum_k A[m][k] * B[k][n].  A: uint8 (M, K), lda; B: int8 (K, N),
+/// ldb; C: int32 (M, N), ldc. (Attention's p.v with B = value cache rows.)
+inline void gemm_u8s8_nn(isa path, const std::uint8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
+                         std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  switch (path) {
+#ifdef EQINFO_INT8_X86
+    case isa::sse2: return sse2::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
+    case isa::avx2: return avx2::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
+    case isa::avx512vnni:
+    case isa::amx: return vnni::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
+#endif
+    default: return eigen::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
+  }
+}
+
+/// C[m][n] = sum_k A[m][k] * W[n][k] for W packed for its path.
+inline void gemm_s8s8_packed(const std::int8_t* A, std::size_t lda, std::size_t M, const packed_s8& W, std::int32_t* C,
+                             std::size_t ldc) {
+  switch (W.path()) {
+#ifdef EQINFO_INT8_X86
+    case isa::avx512vnni: return vnni::packed(A, lda, M, W, C, ldc);
+    case isa::amx: return amx::packed(A, lda, M, W, C, ldc);
+#endif
+    default: return gemm_s8s8_nt(W.path(), A, lda, W.data(), W.cols(), C, ldc, M, W.rows(), W.cols());
+  }
 }
 
 }  // namespace int8

@@ -581,16 +581,23 @@ struct alignas(64) tile_config {
   std::uint8_t rows[16] = {};
 };
 
+/// Loads the tile configuration (8 tiles of 16 rows x 64 bytes). Done at the
+/// start of every product, right before the tile instructions with no library
+/// call in between: the configuration is per thread and is lost whenever the
+/// tile state is reset to its initial state, which glibc's lazy-binding
+/// trampoline (_dl_runtime_resolve_xsavec) can do on any first call through
+/// the PLT.
 EQINFO_AMX inline void configure() {
-  thread_local bool done = false;
-  if (done) return;
   tile_config cfg;
   for (int t = 0; t < 8; ++t) {
     cfg.rows[t] = 16;
     cfg.colsb[t] = 64;
   }
+  // GCC 12 does not see that ldtilecfg reads `cfg` and drops the stores above
+  // as dead (observed: only the palette byte was written). A compiler barrier
+  // that takes cfg's address keeps them.
+  __asm__ volatile("" : : "r"(&cfg) : "memory");
   _tile_loadconfig(&cfg);
-  done = true;
 }
 
 EQINFO_AMX inline void packed(const std::int8_t* A, std::size_t lda, std::size_t M, const packed_s8& W, std::int32_t* C,
@@ -599,7 +606,6 @@ EQINFO_AMX inline void packed(const std::int8_t* A, std::size_t lda, std::size_t
     vnni::packed(A, lda, M, W, C, ldc);
     return;
   }
-  configure();
   const std::size_t K = W.cols(), N = W.rows(), k_pad = W.padded_cols(), n_pad = W.padded_rows();
   const std::size_t m_pad = (M + 31) / 32 * 32;
   // A padded to (m_pad, k_pad) with zeros (exact: zero terms).
@@ -609,6 +615,7 @@ EQINFO_AMX inline void packed(const std::int8_t* A, std::size_t lda, std::size_t
   alignas(64) std::int32_t out[4][16 * 16];
   const std::int8_t* w = W.vnni();
   const std::size_t block = k_pad * 16;  // bytes per 16-column block
+  configure();
   for (std::size_t m0 = 0; m0 < m_pad; m0 += 32) {
     for (std::size_t n0 = 0; n0 < n_pad; n0 += 32) {
       _tile_zero(0);
@@ -625,6 +632,14 @@ EQINFO_AMX inline void packed(const std::int8_t* A, std::size_t lda, std::size_t
         _tile_dpbssd(2, 5, 6);
         _tile_dpbssd(3, 5, 7);
       }
+      if (m0 + 32 <= M && n0 + 32 <= N) {  // a whole 32 x 32 block of C: store the tiles in place
+        const long stride = static_cast<long>(ldc * sizeof(std::int32_t));
+        _tile_stored(0, C + m0 * ldc + n0, stride);
+        _tile_stored(1, C + m0 * ldc + n0 + 16, stride);
+        _tile_stored(2, C + (m0 + 16) * ldc + n0, stride);
+        _tile_stored(3, C + (m0 + 16) * ldc + n0 + 16, stride);
+        continue;
+      }
       _tile_stored(0, out[0], 64);
       _tile_stored(1, out[1], 64);
       _tile_stored(2, out[2], 64);
@@ -637,6 +652,7 @@ EQINFO_AMX inline void packed(const std::int8_t* A, std::size_t lda, std::size_t
       }
     }
   }
+  _tile_release();  // the thread holds no tile state between products
 }
 }  // namespace amx
 

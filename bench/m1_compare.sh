@@ -78,13 +78,11 @@ peaks, m1, flt = runs_of(load("peaks.json")), runs_of(load("m1.json")), runs_of(
 torch = {"0": load("torch_shipped.json"), "1": load("torch_3m.json")}
 ctx = (load("m1.json") or {}).get("context", {})
 print(f"M1, one thread, {ctx.get('host_name', '?')}, {ctx.get('num_cpus', '?')} CPUs, load {ctx.get('load_avg', '?')}")
-int8_peak = {}
-for name, r in peaks.items():
-    path = name.split("/")[1]
-    if "GOPs" in r:
-        int8_peak[path] = r["GOPs"]
-fma = peaks.get("BM_peak/fp32_fma", {}).get("GFLOPs")
-muladd = peaks.get("BM_peak/fp32_muladd", {}).get("GFLOPs")
+# The instruction each path's products run on (bench/int8_bench.cpp's peak loops).
+loop_of = {"sse2": "pmaddwd_xmm", "avx2": "pmaddwd_ymm", "avx512vnni": "vpdpbusd_zmm", "amx": "tdpbssd"}
+int8_peak = {p: peaks[f"BM_peak/{l}"]["GOPS"] for p, l in loop_of.items() if f"BM_peak/{l}" in peaks}
+fma = peaks.get("BM_peak/fp32_fma_zmm", {}).get("GFLOPS")
+muladd = peaks.get("BM_peak/fp32_mul_add_zmm", {}).get("GFLOPS")
 print("int8 peaks (GOP/s): " + ", ".join(f"{p} {v:.0f}" for p, v in int8_peak.items()))
 print(f"FP32 peaks (GFLOP/s): FMA {fma or 0:.1f}, mul+add {muladd or 0:.1f}")
 if torch["1"]:

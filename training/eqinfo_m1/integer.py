@@ -163,9 +163,10 @@ def logits_to_cdf(logits: torch.Tensor, precision: int = 16) -> torch.Tensor:
     logits = logits.to(F32)
     finite = torch.isfinite(logits).all(-1, keepdim=True)
     mx = torch.where(finite, logits, _zero(logits)).amax(-1, keepdim=True)
-    e = exp_nonpositive(logits - mx)
+    diff = torch.where(finite, logits - mx, _zero(logits))   # F(logit_s - M); rows with a non-finite
+    e = exp_nonpositive(diff)                                 # logit never reach exp_nonpositive
     w = (e * _f(TWO24, e)).to(torch.int64)                  # trunc(F(e * 2^24))
-    w = torch.where(finite, w, torch.ones_like(w))
+    w = torch.where(finite, w, torch.full_like(w, 1 << 24))  # the uniform CDF
     full = 1 << precision
     spare = full - 256
     total = w.sum(-1, keepdim=True)
@@ -422,6 +423,10 @@ class IntegerM1:
                 x = torch.tensor([[BOS] + list(chunk[:-1])], device=self.device)
                 out[start:start + len(chunk)] = self.cdf(self.forward(x)[0], precision).cpu().numpy()
         return out
+
+    def cdfs_for_bytes(self, data: bytes, precision: int = 16, block_bytes: Optional[int] = None) -> np.ndarray:
+        """Another name of byte_cdfs."""
+        return self.byte_cdfs(data, precision, block_bytes)
 
 
 def cross_entropy_bits(cdfs: np.ndarray, data: Iterable[int], precision: int) -> float:

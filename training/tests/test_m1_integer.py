@@ -222,7 +222,7 @@ def test_logits_to_cdf():
                 m = row.max().item()
                 w = [int(f32(np_exp(f32(x - f32(m))) * f32(2 ** 24))) for x in row.tolist()]
             else:
-                w = [1] * 256
+                w = [1 << 24] * 256  # the spec's uniform weights
             assert cdf[r].tolist() == py_quantize_cdf(w, p), (p, r)
     c6 = I.logits_to_cdf(logits[6], 16).diff()
     assert c6[10] >= c6[20]
@@ -539,3 +539,24 @@ def test_cpp_quantize_matches(cli, tmp_path):
     again = str(tmp_path / "again.safetensors")
     write_m1(again, config, mine, "2", meta.get("self_test"))
     assert open(again, "rb").read() == open(out, "rb").read()
+
+
+def test_cpp_quantize_matches_v1_tiny(cli, tmp_path):
+    """tests/data/m1_v1_tiny.safetensors: quantize_m1 + write_m1 (no self-tests) has the same
+    tensor_crc32 and config as `eqinfo m1-quantize`, the C++ loads and seals our file, and the
+    sealed file is byte-identical to m1-quantize's."""
+    v1 = os.path.join(REPO, "tests", "data", "m1_v1_tiny.safetensors")
+    if not os.path.exists(v1):
+        pytest.skip(f"{v1} is absent")
+    version, config, t1, _ = read_m1(v1)
+    assert version == "1"
+    mine = str(tmp_path / "py.safetensors")
+    meta = write_m1(mine, config, quantize_m1(t1, config))
+    assert "self_test" not in meta
+    out = str(tmp_path / "cpp.safetensors")
+    subprocess.run([cli, "m1-quantize", v1, "-o", out], check=True, capture_output=True)
+    _, _, _, cpp_meta = read_m1(out)
+    assert meta["tensor_crc32"] == cpp_meta["tensor_crc32"] and meta["config"] == cpp_meta["config"]
+    sealed = str(tmp_path / "sealed.safetensors")
+    subprocess.run([cli, "m1-seal", mine, "-o", sealed], check=True, capture_output=True)
+    assert open(sealed, "rb").read() == open(out, "rb").read()

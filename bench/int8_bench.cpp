@@ -107,8 +107,6 @@ void loop_fma_zmm(long n) {
 
 void loop_mul_add_zmm(long n) {
   // 6 vmulps and 6 vaddps, each on its own accumulator.
-#define OP(i) "vmulps %%zmm12, %%zmm" #i ", %%zmm" #i "\n\tvaddps %%zmm14, %%zmm" #i "+6, %%zmm" #i "+6\n\t"
-#undef OP
 #define MUL(i) "vmulps %%zmm12, %%zmm" #i ", %%zmm" #i "\n\t"
 #define ADD(i) "vaddps %%zmm14, %%zmm" #i ", %%zmm" #i "\n\t"
   asm volatile(X12(ZERO) ZERO(12) ZERO(14) "1:\n\t" MUL(0) ADD(6) MUL(1) ADD(7) MUL(2) ADD(8) MUL(3) ADD(9) MUL(4)
@@ -307,15 +305,15 @@ const bool registered = [] {
     if (!int8::supported(path)) continue;
     const std::string p(int8::name(path));
     for (const auto& s : shapes)
-      for (std::size_t M : {1, 16, 64, 256, 1024}) {
+      for (std::size_t M : std::initializer_list<std::size_t>{1, 16, 64, 256, 1024}) {
         const std::string name =
             "BM_gemm/" + p + "/" + std::to_string(M) + "/" + std::to_string(s[0]) + "/" + std::to_string(s[1]);
         benchmark::RegisterBenchmark(name.c_str(), BM_gemm, path, M, s[0], s[1])
             ->Unit(benchmark::kMicrosecond)
             ->MinTime(0.1);
       }
-    for (std::size_t M : {1, 16, 64, 256})
-      for (std::size_t N : {64, 1024}) {
+    for (std::size_t M : std::initializer_list<std::size_t>{1, 16, 64, 256})
+      for (std::size_t N : std::initializer_list<std::size_t>{64, 1024}) {
         const std::string qk = "BM_qk/" + p + "/" + std::to_string(M) + "/" + std::to_string(N);
         benchmark::RegisterBenchmark(qk.c_str(), BM_qk, path, M, N)->Unit(benchmark::kMicrosecond)->MinTime(0.1);
         const std::string pv = "BM_pv/" + p + "/" + std::to_string(M) + "/" + std::to_string(N);

@@ -11,6 +11,8 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -100,16 +102,28 @@ void check_all_paths(const problem& p) {
 
 TEST_CASE("every int8 path computes the exact products, random shapes", "[int8]") {
   std::mt19937 rng(7);
-  for (int i = 0; i < 60; ++i) {
+  for (int i = 0; i < 200; ++i) {
     const int mode = i % 3;
     check_all_paths(make(rng() % 70 + 1, rng() % 70 + 1, rng() % 150 + 1, mode, rng));
   }
+  // Every tail of the tile (32 rows, 32 columns, 64 k) and vector blocks.
+  for (std::size_t M : std::initializer_list<std::size_t>{15, 16, 17, 31, 32, 33, 48, 63, 64, 65})
+    for (std::size_t K : std::initializer_list<std::size_t>{1, 3, 4, 63, 64, 65, 128, 130})
+      check_all_paths(make(M, rng() % 80 + 1, K, static_cast<int>(M % 3), rng));
 }
 
 TEST_CASE("every int8 path computes the exact products, M1's shapes", "[int8]") {
   std::mt19937 rng(8);
-  for (const auto& [M, N, K] : std::vector<std::array<std::size_t, 3>>{
-           {1, 128, 128}, {16, 512, 128}, {64, 128, 512}, {33, 256, 128}, {100, 1024, 64}, {300, 64, 1024}}) {
+  for (const auto& [M, N, K] : std::vector<std::array<std::size_t, 3>>{{1, 128, 128},
+                                                                       {16, 512, 128},
+                                                                       {64, 128, 512},
+                                                                       {33, 256, 128},
+                                                                       {100, 1024, 64},
+                                                                       {300, 64, 1024},
+                                                                       {300, 1024, 64},
+                                                                       {1024, 512, 128},
+                                                                       {64, 1024, 256},
+                                                                       {40, 256, 1024}}) {
     check_all_paths(make(M, N, K, 0, rng));
     check_all_paths(make(M, N, K, 1, rng));
   }
@@ -121,6 +135,8 @@ TEST_CASE("int8 sums stay exact at the largest K the config allows", "[int8]") {
   std::mt19937 rng(9);
   check_all_paths(make(3, 17, 65536, 1, rng));
   check_all_paths(make(2, 5, 65536, 2, rng));
+  check_all_paths(make(32, 33, 65536, 1, rng));  // tiles (amx) and full vector blocks
+  check_all_paths(make(17, 16, 65536 - 7, 2, rng));
 }
 
 TEST_CASE("empty products", "[int8]") {
@@ -145,4 +161,39 @@ TEST_CASE("EQINFO_ISA names a path or is refused with its name", "[int8]") {
     if (!int8::supported(p))
       REQUIRE(eqinfo_test::code_of([&] { int8::resolve(std::string(int8::name(p)).c_str()); }) ==
               eqinfo::errc::invalid_argument);
+}
+
+#ifdef EQINFO_INT8_X86
+TEST_CASE("the avx512vnni dot-product fallback (row strides too large for gathers)", "[int8]") {
+  if (!int8::supported(int8::isa::avx512vnni)) return;
+  std::mt19937 rng(11);
+  for (int i = 0; i < 40; ++i) {
+    const problem p = make(rng() % 20 + 1, rng() % 20 + 1, rng() % 200 + 1, i % 3, rng);
+    std::vector<std::int32_t> c(p.M * p.ldc, -1);
+    int8::vnni::dot_nt(p.A.data(), p.lda, p.B.data(), p.ldb, c.data(), p.ldc, p.M, p.N, p.K);
+    CHECK(same(p, c, p.want_nt));
+  }
+}
+#endif
+
+TEST_CASE("active() follows EQINFO_ISA", "[int8]") {
+  const char* env = std::getenv("EQINFO_ISA");
+  std::optional<int8::isa> want;
+  try {
+    want = int8::resolve(env);
+  } catch (const eqinfo::error& e) {
+    REQUIRE(e.code() == eqinfo::errc::invalid_argument);
+  }
+  if (!want) {
+    REQUIRE(eqinfo_test::code_of([] { (void)int8::active(); }) == eqinfo::errc::invalid_argument);
+    return;
+  }
+  REQUIRE(int8::active() == *want);
+  WARN("int8 kernel path in use: " << int8::name(int8::active()) << " (best here: " << int8::name(int8::best()) << ")");
+  std::mt19937 rng(12);
+  const problem p = make(40, 70, 200, 0, rng);
+  std::vector<std::int32_t> c(p.M * p.ldc, -1);
+  const int8::packed_s8 packed(int8::active(), p.W.data(), p.N, p.K);
+  int8::gemm_s8s8_packed(p.A.data(), p.lda, p.M, packed, c.data(), p.ldc);
+  CHECK(same(p, c, p.want_nt));
 }

@@ -24,8 +24,15 @@
 ///   sse2, avx2  pmaddwd on int16-widened values (exact: |a b| <= 255 * 127);
 ///   avx512vnni  vpdpbusd (uint8 x int8): a signed A is offset by +128 and
 ///               128 * (column sums of W) subtracted again;
-///   amx         AMX-INT8 tiles (tdpbssd) for packed products of >= 16 rows,
-///               the avx512vnni code otherwise.
+///   amx         AMX-INT8 tiles, 32 x 32 blocks of C: tdpbssd for the packed
+///               product and q.k, tdpbusd for p.v (B put in the tile layout
+///               per call); products of fewer than 16 rows use the
+///               avx512vnni code.
+///
+/// Performance notes (Sapphire Rapids, one core): the packed avx512vnni
+/// kernel is a 4-row x 64-column register block (16 zmm accumulators). The
+/// AMX kernel at K <= 256 is bound by writing the int32 C (each 32 x 32 block
+/// stores 4 KiB for 4 * K / 64 tile products), not by the tile unit.
 
 #include <eqinfo/error.hpp>
 
@@ -188,6 +195,7 @@ class packed_s8 {
   packed_s8() = default;
   packed_s8(isa path, const std::int8_t* W, std::size_t N, std::size_t K)
       : path_(path), n_(N), k_(K), w_(W, W + N * K) {
+    if (path == isa::amx) (void)supported(isa::amx);  // requests the tile permission (Linux) before any product
     if (path == isa::avx512vnni || path == isa::amx) {
       n_pad_ = (N + 31) / 32 * 32;
       k_pad_ = (K + 63) / 64 * 64;
@@ -477,46 +485,83 @@ EQINFO_VNNI inline __m512i quad(const std::uint8_t* a, std::size_t k, std::size_
   return _mm512_set1_epi32(static_cast<int>(v));
 }
 
+/// The register block of kernel(): MR rows of C x NB 16-column blocks, over
+/// full quads of k; the last, partial quad (K % 4 != 0) is read byte-wise.
+template <bool Flip, int MR, int NB>
+EQINFO_VNNI inline void micro(const std::uint8_t* A, std::size_t lda, const std::int8_t* w, std::size_t block_stride,
+                              const std::int32_t* offset, std::int32_t* C, std::size_t ldc, std::size_t n0,
+                              std::size_t N, std::size_t K) {
+  const std::size_t full = K / 4;
+  __m512i acc[MR][NB];
+  _Pragma("GCC unroll 4") for (int i = 0; i < MR; ++i) _Pragma("GCC unroll 4") for (int j = 0; j < NB; ++j) acc[i][j] =
+      _mm512_setzero_si512();
+  const __m512i flip = _mm512_set1_epi32(static_cast<int>(0x80808080u));
+  for (std::size_t q = 0; q < full; ++q) {
+    __m512i wv[NB];
+    _Pragma("GCC unroll 4") for (int j = 0; j < NB; ++j) wv[j] =
+        _mm512_loadu_si512(w + static_cast<std::size_t>(j) * block_stride + q * 64);
+    _Pragma("GCC unroll 4") for (int i = 0; i < MR; ++i) {
+      std::int32_t v;
+      std::memcpy(&v, A + static_cast<std::size_t>(i) * lda + q * 4, 4);
+      __m512i av = _mm512_set1_epi32(v);
+      if (Flip) av = _mm512_xor_si512(av, flip);
+      _Pragma("GCC unroll 4") for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], av, wv[j]);
+    }
+  }
+  if (full * 4 < K) {
+    __m512i wv[NB];
+    _Pragma("GCC unroll 4") for (int j = 0; j < NB; ++j) wv[j] =
+        _mm512_loadu_si512(w + static_cast<std::size_t>(j) * block_stride + full * 64);
+    _Pragma("GCC unroll 4") for (int i = 0; i < MR; ++i) {
+      const __m512i av = quad(A + static_cast<std::size_t>(i) * lda, full * 4, K, Flip);
+      _Pragma("GCC unroll 4") for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], av, wv[j]);
+    }
+  }
+  _Pragma("GCC unroll 4") for (int j = 0; j < NB; ++j) {
+    const std::size_t n = n0 + static_cast<std::size_t>(j) * 16;
+    const __m512i off = Flip ? _mm512_loadu_si512(offset + n) : _mm512_setzero_si512();
+    const __mmask16 mask = n + 16 <= N ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (N - n)) - 1);
+    _Pragma("GCC unroll 4") for (int i = 0; i < MR; ++i)
+        _mm512_mask_storeu_epi32(C + static_cast<std::size_t>(i) * ldc + n, mask, _mm512_sub_epi32(acc[i][j], off));
+  }
+}
+
+template <bool Flip, int MR>
+EQINFO_VNNI inline void micro_n(std::size_t nb, const std::uint8_t* A, std::size_t lda, const std::int8_t* w,
+                                std::size_t block_stride, const std::int32_t* offset, std::int32_t* C, std::size_t ldc,
+                                std::size_t n0, std::size_t N, std::size_t K) {
+  switch (nb) {
+    case 4: return micro<Flip, MR, 4>(A, lda, w, block_stride, offset, C, ldc, n0, N, K);
+    case 3: return micro<Flip, MR, 3>(A, lda, w, block_stride, offset, C, ldc, n0, N, K);
+    case 2: return micro<Flip, MR, 2>(A, lda, w, block_stride, offset, C, ldc, n0, N, K);
+    default: return micro<Flip, MR, 1>(A, lda, w, block_stride, offset, C, ldc, n0, N, K);
+  }
+}
+
 /// C[m][n] = sum_k a'[m][k] W[n][k] - offset[n] for n < N, over a VNNI layout
-/// with k_pad / 4 quads per 16-column block. a' = a + 128 when `flip`.
+/// with k_pad / 4 quads per 16-column block. a' = a + 128 when `Flip`
+/// (offset[n] = 128 * sum_k W[n][k]; unused otherwise). Blocks of 4 rows x 64
+/// columns (16 accumulators); a panel of 64 columns of W stays in cache while
+/// all rows pass.
 template <bool Flip>
 EQINFO_VNNI void kernel(const std::uint8_t* A, std::size_t lda, std::size_t M, const std::int8_t* vnni,
                         std::size_t k_pad, const std::int32_t* offset, std::int32_t* C, std::size_t ldc, std::size_t N,
                         std::size_t K) {
   const std::size_t blocks = (N + 15) / 16;
-  const std::size_t quads = (K + 3) / 4;
   const std::size_t block_stride = k_pad * 16;
   constexpr std::size_t MR = 4, NB = 4;
-  for (std::size_t m0 = 0; m0 < M; m0 += MR) {
-    const std::size_t mr = M - m0 < MR ? M - m0 : MR;
-    for (std::size_t b0 = 0; b0 < blocks; b0 += NB) {
-      const std::size_t nb = blocks - b0 < NB ? blocks - b0 : NB;
-      __m512i acc[MR][NB];
-      for (auto& r : acc)
-        for (auto& x : r) x = _mm512_setzero_si512();
-      const std::int8_t* w = vnni + b0 * block_stride;
-      for (std::size_t q = 0; q < quads; ++q) {
-        __m512i wv[NB];
-        for (std::size_t j = 0; j < NB; ++j)
-          if (j < nb) wv[j] = _mm512_loadu_si512(w + j * block_stride + q * 64);
-        for (std::size_t i = 0; i < MR; ++i) {
-          if (i >= mr) break;
-          const __m512i av = quad(A + (m0 + i) * lda, q * 4, K, Flip);
-          for (std::size_t j = 0; j < NB; ++j)
-            if (j < nb) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], av, wv[j]);
-        }
-      }
-      for (std::size_t i = 0; i < mr; ++i)
-        for (std::size_t j = 0; j < nb; ++j) {
-          const std::size_t n = (b0 + j) * 16;
-          __m512i r = acc[i][j];
-          if (Flip) r = _mm512_sub_epi32(r, _mm512_loadu_si512(offset + n));
-          std::int32_t* c = C + (m0 + i) * ldc + n;
-          if (n + 16 <= N)
-            _mm512_storeu_si512(c, r);
-          else
-            _mm512_mask_storeu_epi32(c, static_cast<__mmask16>((1u << (N - n)) - 1), r);
-        }
+  for (std::size_t b0 = 0; b0 < blocks; b0 += NB) {
+    const std::size_t nb = blocks - b0 < NB ? blocks - b0 : NB;
+    const std::int8_t* w = vnni + b0 * block_stride;
+    const std::size_t n0 = b0 * 16;
+    std::size_t m = 0;
+    for (; m + MR <= M; m += MR)
+      micro_n<Flip, 4>(nb, A + m * lda, lda, w, block_stride, offset, C + m * ldc, ldc, n0, N, K);
+    switch (M - m) {
+      case 3: micro_n<Flip, 3>(nb, A + m * lda, lda, w, block_stride, offset, C + m * ldc, ldc, n0, N, K); break;
+      case 2: micro_n<Flip, 2>(nb, A + m * lda, lda, w, block_stride, offset, C + m * ldc, ldc, n0, N, K); break;
+      case 1: micro_n<Flip, 1>(nb, A + m * lda, lda, w, block_stride, offset, C + m * ldc, ldc, n0, N, K); break;
+      default: break;
     }
   }
 }
@@ -527,10 +572,10 @@ EQINFO_VNNI inline void packed(const std::int8_t* A, std::size_t lda, std::size_
                W.rows(), W.cols());
 }
 
-/// A.B^T with B rows unpacked (attention's q.k): dot products along K, 4 rows
-/// of B per A row, signed A offset by 128 and corrected by B's row sums.
-EQINFO_VNNI inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
-                                std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+/// A.B^T as dot products along K (the fallback for huge ldb): signed A
+/// offset by 128 and corrected by B's row sums.
+EQINFO_VNNI inline void dot_nt(const std::int8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
+                               std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
   const std::size_t K64 = K / 64 * 64;
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   const __m512i ones = _mm512_set1_epi8(1);
@@ -552,16 +597,103 @@ EQINFO_VNNI inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std
   }
 }
 
+/// B (N, K) int8 rows, row stride ldb, into the VNNI layout
+/// [n_pad/16][k_pad/4][16][4] (zeros in the padding; k_pad >= K a multiple
+/// of 4, n_pad >= N of 16): one gather of 16 rows x 4 bytes per 64 bytes.
+/// With `offset` (n_pad entries), also 128 * (row sums). Needs 15 * ldb < 2^31.
+EQINFO_VNNI inline void rows_to_vnni(const std::int8_t* B, std::size_t ldb, std::size_t N, std::size_t K,
+                                     std::int8_t* out, std::size_t k_pad, std::size_t n_pad, std::int32_t* offset) {
+  const std::size_t block = k_pad * 16, full = K / 4;
+  const __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(static_cast<int>(ldb)));
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (std::size_t n = 0; n < n_pad; n += 16) {
+    std::int8_t* o = out + (n / 16) * block;
+    const std::size_t rows = n >= N ? 0 : (N - n < 16 ? N - n : 16);
+    const auto mask = static_cast<__mmask16>((1u << rows) - 1);
+    const std::int8_t* b = B + (rows ? n * ldb : 0);
+    __m512i sums = _mm512_setzero_si512();
+    for (std::size_t q = 0; q < full; ++q) {
+      const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, index, b + q * 4, 1);
+      _mm512_storeu_si512(o + q * 64, v);
+      sums = _mm512_dpbusd_epi32(sums, ones, v);
+    }
+    std::size_t q = full;
+    if (full * 4 < K) {  // the partial quad, byte by byte
+      alignas(64) std::int8_t t[64] = {};
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t k = full * 4; k < K; ++k) t[r * 4 + k - full * 4] = b[r * ldb + k];
+      const __m512i v = _mm512_load_si512(t);
+      _mm512_storeu_si512(o + q * 64, v);
+      sums = _mm512_dpbusd_epi32(sums, ones, v);
+      ++q;
+    }
+    std::memset(o + q * 64, 0, block - q * 64);
+    if (offset) _mm512_storeu_si512(offset + n, _mm512_slli_epi32(sums, 7));
+  }
+}
+
+/// Whether rows_to_vnni can index B's rows with int32 gathers.
+inline bool gather_fits(std::size_t ldb) { return ldb <= 0x7fffffff / 16; }
+
+/// A.B^T with B rows unpacked (attention's q.k): B is put in the VNNI layout
+/// (with its row sums) and the signed A offset by 128, then the packed kernel.
+EQINFO_VNNI inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
+                                std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  if (M == 0 || N == 0) return;
+  if (!gather_fits(ldb)) return dot_nt(A, lda, B, ldb, C, ldc, M, N, K);
+  thread_local std::vector<std::int8_t> layout;
+  thread_local std::vector<std::int32_t> offset;
+  const std::size_t n_pad = (N + 15) / 16 * 16, k_pad = (K + 3) / 4 * 4;
+  layout.resize(n_pad * k_pad + 64);
+  offset.resize(n_pad);
+  rows_to_vnni(B, ldb, N, K, layout.data(), k_pad, n_pad, offset.data());
+  kernel<true>(reinterpret_cast<const std::uint8_t*>(A), lda, M, layout.data(), k_pad, offset.data(), C, ldc, N, K);
+}
+
+/// B (K, N) int8, row stride ldb, into the VNNI layout [n_pad/16][k_pad/4][16][4]
+/// (zeros in the padding; k_pad >= K a multiple of 4, n_pad >= N of 16):
+/// 4 rows x 16 columns at a time with byte/word interleaves.
+EQINFO_VNNI inline void to_vnni(const std::int8_t* B, std::size_t ldb, std::size_t K, std::size_t N, std::int8_t* out,
+                                std::size_t k_pad, std::size_t n_pad) {
+  const std::size_t block = k_pad * 16, N16 = N / 16 * 16, K4 = K / 4 * 4;
+  for (std::size_t n = 0; n < N16; n += 16) {
+    std::int8_t* o = out + (n / 16) * block;
+    for (std::size_t k = 0; k < K4; k += 4) {
+      const std::int8_t* b = B + k * ldb + n;
+      const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+      const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + ldb));
+      const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 * ldb));
+      const __m128i r3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 3 * ldb));
+      const __m128i t0 = _mm_unpacklo_epi8(r0, r1), t1 = _mm_unpackhi_epi8(r0, r1);
+      const __m128i t2 = _mm_unpacklo_epi8(r2, r3), t3 = _mm_unpackhi_epi8(r2, r3);
+      __m128i* d = reinterpret_cast<__m128i*>(o + k * 16);
+      _mm_storeu_si128(d, _mm_unpacklo_epi16(t0, t2));
+      _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(t0, t2));
+      _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(t1, t3));
+      _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(t1, t3));
+    }
+    std::memset(o + K4 * 16, 0, (k_pad - K4) * 16);
+    for (std::size_t k = K4; k < K; ++k)
+      for (std::size_t j = 0; j < 16; ++j) o[(k / 4) * 64 + j * 4 + k % 4] = B[k * ldb + n + j];
+  }
+  for (std::size_t n = N16; n < n_pad; n += 16) {  // the partial block and padding blocks
+    std::int8_t* o = out + (n / 16) * block;
+    std::memset(o, 0, block);
+    for (std::size_t j = 0; j < 16 && n + j < N; ++j)
+      for (std::size_t k = 0; k < K; ++k) o[(k / 4) * 64 + j * 4 + k % 4] = B[k * ldb + n + j];
+  }
+}
+
 /// A.B with A uint8 and B (K, N) int8 rows (attention's p.v): B is put in
 /// the VNNI layout first (N padded to 16, K to 4), then the packed kernel.
 EQINFO_VNNI inline void u8s8_nn(const std::uint8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
                                 std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  if (M == 0 || N == 0) return;
   thread_local std::vector<std::int8_t> layout;
-  const std::size_t blocks = (N + 15) / 16, k_pad = (K + 3) / 4 * 4;
-  layout.assign(blocks * k_pad * 16, 0);
-  for (std::size_t k = 0; k < K; ++k)
-    for (std::size_t n = 0; n < N; ++n)
-      layout[(n / 16) * (k_pad * 16) + (k / 4) * 64 + (n % 16) * 4 + k % 4] = B[k * ldb + n];
+  const std::size_t n_pad = (N + 15) / 16 * 16, k_pad = (K + 3) / 4 * 4;
+  layout.resize(n_pad * k_pad + 64);  // + 64: never an empty vector's null data()
+  to_vnni(B, ldb, K, N, layout.data(), k_pad, n_pad);
   kernel<false>(A, lda, M, layout.data(), k_pad, nullptr, C, ldc, N, K);
 }
 }  // namespace vnni
@@ -600,59 +732,126 @@ EQINFO_AMX inline void configure() {
   _tile_loadconfig(&cfg);
 }
 
+/// One 32 x 32 block of C: rows [0, 32) of A (a, row stride lda, k_pad bytes
+/// readable per row), columns [0, 32) of W (VNNI blocks w0, w1; k_pad bytes
+/// of k each). Rows >= rows and columns >= cols of the block are not stored.
+/// Unsigned: A is uint8 (tdpbusd), else int8 (tdpbssd).
+template <bool Unsigned>
+EQINFO_AMX inline void block32(const void* a_, std::size_t lda, const std::int8_t* w0, const std::int8_t* w1,
+                               std::size_t k_pad, std::int32_t* C, std::size_t ldc, std::size_t rows,
+                               std::size_t cols) {
+  const auto* a = static_cast<const std::uint8_t*>(a_);
+  const long sa = static_cast<long>(lda);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (std::size_t k0 = 0; k0 < k_pad; k0 += 64) {
+    _tile_loadd(4, a + k0, sa);
+    _tile_loadd(6, w0 + k0 * 16, 64);
+    _tile_loadd(7, w1 + k0 * 16, 64);
+    _tile_loadd(5, a + 16 * lda + k0, sa);
+    if constexpr (Unsigned) {
+      _tile_dpbusd(0, 4, 6);
+      _tile_dpbusd(1, 4, 7);
+      _tile_dpbusd(2, 5, 6);
+      _tile_dpbusd(3, 5, 7);
+    } else {
+      _tile_dpbssd(0, 4, 6);
+      _tile_dpbssd(1, 4, 7);
+      _tile_dpbssd(2, 5, 6);
+      _tile_dpbssd(3, 5, 7);
+    }
+  }
+  if (rows >= 32 && cols >= 32) {  // the whole block: store the tiles in place
+    const long stride = static_cast<long>(ldc * sizeof(std::int32_t));
+    _tile_stored(0, C, stride);
+    _tile_stored(1, C + 16, stride);
+    _tile_stored(2, C + 16 * ldc, stride);
+    _tile_stored(3, C + 16 * ldc + 16, stride);
+    return;
+  }
+  alignas(64) std::int32_t out[4][16 * 16];
+  _tile_stored(0, out[0], 64);
+  _tile_stored(1, out[1], 64);
+  _tile_stored(2, out[2], 64);
+  _tile_stored(3, out[3], 64);
+  for (std::size_t t = 0; t < 4; ++t) {
+    const std::size_t mb = (t / 2) * 16, nb = (t % 2) * 16;
+    for (std::size_t r = 0; r < 16 && mb + r < rows; ++r)
+      for (std::size_t col = 0; col < 16 && nb + col < cols; ++col) C[(mb + r) * ldc + nb + col] = out[t][r * 16 + col];
+  }
+}
+
+/// C (M x N) = A (M x K, bytes) . W^T for W in the VNNI layout with k_pad (a
+/// multiple of 64) bytes of k per 16-column block and blocks for N rounded
+/// up to 32 columns. M >= 1.
+template <bool Unsigned>
+EQINFO_AMX inline void product(const std::uint8_t* A, std::size_t lda, std::size_t M, std::size_t K,
+                               const std::int8_t* w, std::size_t k_pad, std::size_t N, std::int32_t* C,
+                               std::size_t ldc) {
+  // Tiles read A in place when its rows hold whole 64-byte steps; otherwise
+  // (K % 64 != 0), and for the last M % 32 rows, from a zero-padded copy
+  // (exact: zero terms).
+  const std::size_t m_direct = K == k_pad ? M / 32 * 32 : 0;
+  const std::size_t m_pad = (M + 31) / 32 * 32;
+  thread_local std::vector<std::uint8_t> a;
+  if (m_direct < M) {
+    a.assign((m_pad - m_direct) * k_pad, 0);
+    for (std::size_t m = m_direct; m < M; ++m) std::memcpy(a.data() + (m - m_direct) * k_pad, A + m * lda, K);
+  }
+  const std::size_t block = k_pad * 16;  // bytes per 16-column block
+  configure();
+  for (std::size_t m0 = 0; m0 < M; m0 += 32) {  // the A panel (32 rows) stays in cache
+    const bool direct = m0 < m_direct;
+    const std::uint8_t* ap = direct ? A + m0 * lda : a.data() + (m0 - m_direct) * k_pad;
+    const std::size_t la = direct ? lda : k_pad;
+    for (std::size_t n0 = 0; n0 < N; n0 += 32) {
+      const std::int8_t* w0 = w + (n0 / 16) * block;
+      block32<Unsigned>(ap, la, w0, w0 + block, k_pad, C + m0 * ldc + n0, ldc, M - m0, N - n0);
+    }
+  }
+  _tile_release();  // the thread holds no tile state between products
+}
+
 EQINFO_AMX inline void packed(const std::int8_t* A, std::size_t lda, std::size_t M, const packed_s8& W, std::int32_t* C,
                               std::size_t ldc) {
   if (M < 16) {  // a tile would be mostly padding
     vnni::packed(A, lda, M, W, C, ldc);
     return;
   }
-  const std::size_t K = W.cols(), N = W.rows(), k_pad = W.padded_cols(), n_pad = W.padded_rows();
-  const std::size_t m_pad = (M + 31) / 32 * 32;
-  // A padded to (m_pad, k_pad) with zeros (exact: zero terms).
-  thread_local std::vector<std::int8_t> a;
-  a.assign(m_pad * k_pad, 0);
-  for (std::size_t m = 0; m < M; ++m) std::memcpy(a.data() + m * k_pad, A + m * lda, K);
-  alignas(64) std::int32_t out[4][16 * 16];
-  const std::int8_t* w = W.vnni();
-  const std::size_t block = k_pad * 16;  // bytes per 16-column block
-  configure();
-  for (std::size_t m0 = 0; m0 < m_pad; m0 += 32) {
-    for (std::size_t n0 = 0; n0 < n_pad; n0 += 32) {
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_zero(2);
-      _tile_zero(3);
-      for (std::size_t k0 = 0; k0 < k_pad; k0 += 64) {
-        _tile_loadd(4, a.data() + m0 * k_pad + k0, static_cast<long>(k_pad));
-        _tile_loadd(5, a.data() + (m0 + 16) * k_pad + k0, static_cast<long>(k_pad));
-        _tile_loadd(6, w + (n0 / 16) * block + k0 * 16, 64);
-        _tile_loadd(7, w + (n0 / 16 + 1) * block + k0 * 16, 64);
-        _tile_dpbssd(0, 4, 6);
-        _tile_dpbssd(1, 4, 7);
-        _tile_dpbssd(2, 5, 6);
-        _tile_dpbssd(3, 5, 7);
-      }
-      if (m0 + 32 <= M && n0 + 32 <= N) {  // a whole 32 x 32 block of C: store the tiles in place
-        const long stride = static_cast<long>(ldc * sizeof(std::int32_t));
-        _tile_stored(0, C + m0 * ldc + n0, stride);
-        _tile_stored(1, C + m0 * ldc + n0 + 16, stride);
-        _tile_stored(2, C + (m0 + 16) * ldc + n0, stride);
-        _tile_stored(3, C + (m0 + 16) * ldc + n0 + 16, stride);
-        continue;
-      }
-      _tile_stored(0, out[0], 64);
-      _tile_stored(1, out[1], 64);
-      _tile_stored(2, out[2], 64);
-      _tile_stored(3, out[3], 64);
-      for (std::size_t t = 0; t < 4; ++t) {
-        const std::size_t mb = m0 + (t / 2) * 16, nb = n0 + (t % 2) * 16;
-        for (std::size_t r = 0; r < 16 && mb + r < M; ++r)
-          for (std::size_t col = 0; col < 16 && nb + col < N; ++col)
-            C[(mb + r) * ldc + nb + col] = out[t][r * 16 + col];
-      }
-    }
+  product<false>(reinterpret_cast<const std::uint8_t*>(A), lda, M, W.cols(), W.vnni(), W.padded_cols(), W.rows(), C,
+                 ldc);
+}
+
+/// A.B with A uint8 (attention's p.v): B (K, N) put in the tile layout
+/// (k padded to 64, N to 32), then tdpbusd.
+/// A.B^T with B rows unpacked (attention's q.k): B in the tile layout, then
+/// tdpbssd.
+EQINFO_AMX inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
+                               std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  if (M < 16 || N == 0 || K == 0 || !vnni::gather_fits(ldb)) {
+    vnni::s8s8_nt(A, lda, B, ldb, C, ldc, M, N, K);
+    return;
   }
-  _tile_release();  // the thread holds no tile state between products
+  thread_local std::vector<std::int8_t> layout;
+  const std::size_t n_pad = (N + 31) / 32 * 32, k_pad = (K + 63) / 64 * 64;
+  layout.resize(n_pad * k_pad);
+  vnni::rows_to_vnni(B, ldb, N, K, layout.data(), k_pad, n_pad, nullptr);
+  product<false>(reinterpret_cast<const std::uint8_t*>(A), lda, M, K, layout.data(), k_pad, N, C, ldc);
+}
+
+EQINFO_AMX inline void u8s8_nn(const std::uint8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
+                               std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  if (M < 16 || N == 0 || K == 0) {
+    vnni::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
+    return;
+  }
+  thread_local std::vector<std::int8_t> layout;
+  const std::size_t n_pad = (N + 31) / 32 * 32, k_pad = (K + 63) / 64 * 64;
+  layout.resize(n_pad * k_pad);
+  vnni::to_vnni(B, ldb, K, N, layout.data(), k_pad, n_pad);
+  product<true>(A, lda, M, K, layout.data(), k_pad, N, C, ldc);
 }
 }  // namespace amx
 
@@ -677,8 +876,8 @@ inline void gemm_s8s8_nt(isa path, const std::int8_t* A, std::size_t lda, const 
 #ifdef EQINFO_INT8_X86
     case isa::sse2: return sse2::s8s8_nt(A, lda, B, ldb, C, ldc, M, N, K);
     case isa::avx2: return avx2::s8s8_nt(A, lda, B, ldb, C, ldc, M, N, K);
-    case isa::avx512vnni:
-    case isa::amx: return vnni::s8s8_nt(A, lda, B, ldb, C, ldc, M, N, K);
+    case isa::avx512vnni: return vnni::s8s8_nt(A, lda, B, ldb, C, ldc, M, N, K);
+    case isa::amx: return amx::s8s8_nt(A, lda, B, ldb, C, ldc, M, N, K);
 #endif
     default: return eigen::s8s8_nt(A, lda, B, ldb, C, ldc, M, N, K);
   }
@@ -692,8 +891,8 @@ inline void gemm_u8s8_nn(isa path, const std::uint8_t* A, std::size_t lda, const
 #ifdef EQINFO_INT8_X86
     case isa::sse2: return sse2::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
     case isa::avx2: return avx2::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
-    case isa::avx512vnni:
-    case isa::amx: return vnni::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
+    case isa::avx512vnni: return vnni::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
+    case isa::amx: return amx::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
 #endif
     default: return eigen::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
   }

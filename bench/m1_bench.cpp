@@ -90,12 +90,11 @@ double ops_per_position(const transformer_config& c, double attended) {
   return 2 * n_matmul + layers * 4 * a * attended;
 }
 
-void set_counters(benchmark::State& state, const transformer_config& c, double positions_per_iteration,
-                  double window) {
+void set_counters(benchmark::State& state, const transformer_config& c, double positions_per_iteration, double window) {
   const double positions = positions_per_iteration * static_cast<double>(state.iterations());
   state.SetBytesProcessed(static_cast<std::int64_t>(positions));
-  state.counters["GOPs"] = benchmark::Counter(positions * ops_per_position(c, (window + 1) / 2) * 1e-9,
-                                              benchmark::Counter::kIsRate);
+  state.counters["GOPs"] =
+      benchmark::Counter(positions * ops_per_position(c, (window + 1) / 2) * 1e-9, benchmark::Counter::kIsRate);
 }
 
 /// CDFs of windows of `window` bytes starting at `starts`, each from reset.

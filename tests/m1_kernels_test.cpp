@@ -126,7 +126,8 @@ TEST_CASE("logits_to_cdf: integer weights, uniform for non-finite logits", "[m1]
   REQUIRE(p[7] == 1.0f);
   logits[3] = std::numeric_limits<float>::quiet_NaN();
   m1::logits_to_cdf(logits.data(), 16, uniform, p.data());
-  for (int s = 0; s < 256; ++s) REQUIRE(uniform[static_cast<std::size_t>(s + 1)] - uniform[static_cast<std::size_t>(s)] == 256u);
+  for (int s = 0; s < 256; ++s)
+    REQUIRE(uniform[static_cast<std::size_t>(s + 1)] - uniform[static_cast<std::size_t>(s)] == 256u);
 }
 
 TEST_CASE("M1 forward gives bit-identical logits on every int8 kernel path", "[m1][kernels]") {

@@ -346,7 +346,8 @@ inline std::vector<m1_self_test> parse_self_tests(const std::string& text, const
       t.input.push_back(static_cast<std::uint8_t>(byte));
     }
     for (const auto& tok : tokens->items)
-      t.tokens.push_back(static_cast<token_t>(detail::json_uint(&tok, "self_test token", errc::bad_model_file, source)));
+      t.tokens.push_back(
+          static_cast<token_t>(detail::json_uint(&tok, "self_test token", errc::bad_model_file, source)));
     out.push_back(std::move(t));
   }
   return out;
@@ -449,8 +450,8 @@ inline std::vector<unsigned char> serialize_m1(const transformer_weights& w,
   }
   tests += "]";
   header += "\"__metadata__\":{\"format\":\"eqinfo-m1\",\"format_version\":\"" + std::to_string(m1_format_version) +
-            "\",\"config\":\"" + detail::json_escape(c.to_json()) + "\",\"tensor_crc32\":\"" +
-            detail::m1::hex8(crc) + "\"";
+            "\",\"config\":\"" + detail::json_escape(c.to_json()) + "\",\"tensor_crc32\":\"" + detail::m1::hex8(crc) +
+            "\"";
   if (!self_tests.empty()) header += ",\"self_test\":\"" + detail::json_escape(tests) + "\"";
   header += "}}";
   while (header.size() % 8 != 0) header.push_back(' ');
@@ -470,8 +471,9 @@ inline m1_file parse_m1(std::span<const unsigned char> data, const std::string& 
   const auto view = detail::m1::parse_file_view(data, source);
   if (view.version != m1_format_version)
     throw error(errc::unsupported_version,
-                source + ": M1 format version 1 (float weights) is not run by this build, which computes M1 in "
-                         "int8 (format version 2); convert it with 'eqinfo m1-quantize " +
+                source +
+                    ": M1 format version 1 (float weights) is not run by this build, which computes M1 in "
+                    "int8 (format version 2); convert it with 'eqinfo m1-quantize " +
                     source +
                     " -o OUT' (tokens made with a version 1 model cannot be decoded by this build: its numerics "
                     "differ)");

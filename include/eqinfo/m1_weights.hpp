@@ -10,7 +10,6 @@
 #include <eqinfo/m1_config.hpp>
 
 #include <Eigen/Core>
-
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -61,20 +60,20 @@ struct int8_matrix {
 struct transformer_weights {
   using float_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   struct layer {
-    Eigen::VectorXf attn_norm;    // [d]
-    int8_matrix wq, wk, wv;       // [A][d]
-    int8_matrix wo;               // [d][A]
-    float_matrix rel_bias;        // [heads][buckets]
-    Eigen::VectorXf mlp_norm;     // [d]
-    int8_matrix w1;               // [d_ff][d]
-    int8_matrix w2;               // [d][d_ff]
+    Eigen::VectorXf attn_norm;  // [d]
+    int8_matrix wq, wk, wv;     // [A][d]
+    int8_matrix wo;             // [d][A]
+    float_matrix rel_bias;      // [heads][buckets]
+    Eigen::VectorXf mlp_norm;   // [d]
+    int8_matrix w1;             // [d_ff][d]
+    int8_matrix w2;             // [d][d_ff]
   };
   transformer_config config;
   float_matrix embedding;  // [257][d], row 256 = BOS
   std::vector<layer> layers;
-  Eigen::VectorXf final_norm;         // [d]
-  int8_matrix lm_head;                // [256][d]
-  std::vector<std::int32_t> buckets;  // [context]: bucket of distance n
+  Eigen::VectorXf final_norm;                          // [d]
+  int8_matrix lm_head;                                 // [256][d]
+  std::vector<std::int32_t> buckets;                   // [context]: bucket of distance n
   detail::int8::isa path = detail::int8::isa::scalar;  ///< the kernel path the matrices are packed for
 
   /// Same weights (the packing is not compared).
@@ -85,9 +84,8 @@ struct transformer_weights {
       return false;
     for (std::size_t i = 0; i < a.layers.size(); ++i) {
       const auto &x = a.layers[i], &y = b.layers[i];
-      if (!same(x.attn_norm, y.attn_norm) || !(x.wq == y.wq) || !(x.wk == y.wk) || !(x.wv == y.wv) ||
-          !(x.wo == y.wo) || !same(x.rel_bias, y.rel_bias) || !same(x.mlp_norm, y.mlp_norm) || !(x.w1 == y.w1) ||
-          !(x.w2 == y.w2))
+      if (!same(x.attn_norm, y.attn_norm) || !(x.wq == y.wq) || !(x.wk == y.wk) || !(x.wv == y.wv) || !(x.wo == y.wo) ||
+          !same(x.rel_bias, y.rel_bias) || !same(x.mlp_norm, y.mlp_norm) || !(x.w1 == y.w1) || !(x.w2 == y.w2))
         return false;
     }
     return true;
@@ -139,8 +137,8 @@ struct transformer_weights {
     };
     auto fmat = [&](std::size_t rows, std::size_t cols, float amplitude) {
       const auto v = fill(rows * cols, amplitude);
-      return float_matrix(Eigen::Map<const float_matrix>(v.data(), static_cast<Eigen::Index>(rows),
-                                                         static_cast<Eigen::Index>(cols)));
+      return float_matrix(
+          Eigen::Map<const float_matrix>(v.data(), static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols)));
     };
     const std::size_t d = c.d_model, a = c.attention_width(), ff = c.d_ff;
     const float sd = scale / std::sqrt(static_cast<float>(d)), sa = scale / std::sqrt(static_cast<float>(a));

@@ -40,9 +40,9 @@ void check(std::span<const unsigned char> blob) {
         const auto w = eqinfo::quantize_m1_file(blob, "<fuzz>");
         EQINFO_FUZZ_CHECK(eqinfo::parse_m1(eqinfo::serialize_m1(w), "<again>", false).weights->config == w.config);
       } catch (const eqinfo::error& e2) {
-        EQINFO_FUZZ_CHECK(eqinfo_fuzz::one_of(
-            e2.code(), {errc::bad_magic, errc::unsupported_version, errc::bad_model_file, errc::checksum_mismatch,
-                        errc::invalid_settings}));
+        EQINFO_FUZZ_CHECK(
+            eqinfo_fuzz::one_of(e2.code(), {errc::bad_magic, errc::unsupported_version, errc::bad_model_file,
+                                            errc::checksum_mismatch, errc::invalid_settings}));
       }
     }
     return;

@@ -43,9 +43,9 @@ namespace m1 {
 /// Key/value cache of one sequence, per layer: int8 rows [context][A] and
 /// one scale per (position, head).
 struct kv_cache {
-  std::vector<std::int8_t> keys, values;         // [layers][context][A]
+  std::vector<std::int8_t> keys, values;        // [layers][context][A]
   std::vector<float> key_scales, value_scales;  // [layers][context][heads]
-  std::size_t length = 0;                        // positions held
+  std::size_t length = 0;                       // positions held
 
   void allocate(const transformer_config& c) {
     keys.resize(std::size_t{c.layers} * c.context * c.attention_width());

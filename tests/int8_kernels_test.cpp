@@ -22,16 +22,9 @@ namespace int8 = eqinfo::detail::int8;
 namespace {
 
 std::vector<int8::isa> paths_here() {
-  std::vector<int8::isa> out;
-  std::string skipped;
-  for (auto p : int8::all_paths) {
-    if (int8::supported(p))
-      out.push_back(p);
-    else
-      skipped += " " + std::string(int8::name(p));
-  }
-  if (!skipped.empty()) WARN("int8 kernel paths this CPU/OS cannot run, skipped:" << skipped);
-  return out;
+  const auto paths = eqinfo_test::int8_paths_here();
+  if (!paths.skipped.empty()) WARN("int8 kernel paths this CPU/OS cannot run, skipped:" << paths.skipped);
+  return paths.supported;
 }
 
 struct problem {

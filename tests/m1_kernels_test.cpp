@@ -23,24 +23,14 @@ using eqinfo::transformer_weights;
 
 namespace {
 
-constexpr int8::isa all_paths[] = {int8::isa::scalar, int8::isa::sse2, int8::isa::avx2, int8::isa::avx512vnni,
-                                   int8::isa::amx};
-
 std::vector<int8::isa> paths_here() {
-  std::vector<int8::isa> out;
-  std::string skipped;
-  for (auto p : all_paths) {
-    if (int8::supported(p))
-      out.push_back(p);
-    else
-      skipped += " " + std::string(int8::name(p));
-  }
+  const auto paths = eqinfo_test::int8_paths_here();
   static bool said = false;
-  if (!said && !skipped.empty()) {
+  if (!said && !paths.skipped.empty()) {
     said = true;
-    WARN("int8 kernel paths this CPU/OS cannot run, skipped:" << skipped);
+    WARN("int8 kernel paths this CPU/OS cannot run, skipped:" << paths.skipped);
   }
-  return out;
+  return paths.supported;
 }
 
 /// Logits of every call's last `want` rows, calls run in order on one cache.

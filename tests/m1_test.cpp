@@ -139,12 +139,8 @@ TEST_CASE("M1 golden tokens are unchanged on every build and kernel path", "[m1]
                           {eqinfo::method::equal_info_ac, 16, 73, 0xf9a93715},
                           {eqinfo::method::equal_info_ac, 64, 68, 0x4ec56b08}};
   namespace int8 = eqinfo::detail::int8;
-  std::string skipped;
-  for (auto path : {int8::isa::scalar, int8::isa::sse2, int8::isa::avx2, int8::isa::avx512vnni, int8::isa::amx}) {
-    if (!int8::supported(path)) {
-      skipped += " " + std::string(int8::name(path));
-      continue;
-    }
+  const auto paths = eqinfo_test::int8_paths_here();
+  for (auto path : paths.supported) {
     const auto w = std::make_shared<const transformer_weights>(base->for_path(path));
     for (const auto& g : cases) {
       eqinfo::settings s;
@@ -160,7 +156,7 @@ TEST_CASE("M1 golden tokens are unchanged on every build and kernel path", "[m1]
       CHECK(crc == g.crc);
     }
   }
-  if (!skipped.empty()) WARN("M1 golden tokens: int8 paths this CPU cannot run, skipped:" << skipped);
+  if (!paths.skipped.empty()) WARN("M1 golden tokens: int8 paths this CPU cannot run, skipped:" << paths.skipped);
 }
 
 TEST_CASE("M1 model file round-trips and rejects truncation, tampering and bad versions", "[m1][file]") {

@@ -3,6 +3,7 @@
 // Shared fixtures for the test suite: deterministic random bytes, real English
 // text, and small models with context (the built-in ones have none).
 
+#include <eqinfo/detail/int8_kernels.hpp>
 #include <eqinfo/tokenizer.hpp>
 
 #include <array>
@@ -15,6 +16,23 @@
 #include <vector>
 
 namespace eqinfo_test {
+
+/// The int8 kernel paths this CPU and OS run, and the names of the others
+/// (for the test's "skipped" warning).
+struct int8_paths {
+  std::vector<eqinfo::detail::int8::isa> supported;
+  std::string skipped;
+};
+inline int8_paths int8_paths_here() {
+  int8_paths out;
+  for (auto p : eqinfo::detail::int8::all_paths) {
+    if (eqinfo::detail::int8::supported(p))
+      out.supported.push_back(p);
+    else
+      out.skipped += " " + std::string(eqinfo::detail::int8::name(p));
+  }
+  return out;
+}
 
 /// The errc of the eqinfo::error that `f` throws; any other outcome fails
 /// the calling test (Catch's FAIL is caught by the caller's REQUIRE).

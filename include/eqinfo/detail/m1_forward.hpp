@@ -58,7 +58,7 @@ struct kv_cache {
 
 /// Scratch buffers of a forward pass.
 struct workspace {
-  std::vector<float> h, y, v, att, e, w, scales;
+  std::vector<float> h, y, v, att, e, w, scales, row_scales, out_scales;
   std::vector<std::int8_t> x, q8;
   std::vector<std::uint8_t> p8;
   std::vector<std::int32_t> acc;
@@ -102,7 +102,8 @@ inline void attention(const transformer_weights& w, const transformer_weights::l
   ws.p8.resize(rows * n);
   ws.e.resize(n);
   ws.w.resize(n);
-  std::vector<float> out_scale(rows);
+  std::vector<float>& out_scale = ws.out_scales;
+  out_scale.resize(rows);
   for (std::size_t h = 0; h < heads; ++h) {
     // dot[r][j] = q8[r] . k8[j] for every cached position (the causal part is used).
     int8::gemm_s8s8_nt(w.path, ws.q8.data() + h * hd, a, keys + h * hd, a, ws.acc.data(), n, rows, n, hd);
@@ -178,7 +179,8 @@ inline void forward_batch(const transformer_weights& w, std::span<const sequence
   ws.att.resize(rows * a);
   ws.v.resize(std::max({a, d, ff}));
   ws.x.resize(rows * std::max({a, d, ff}));
-  std::vector<float> sx(rows);
+  std::vector<float>& sx = ws.row_scales;
+  sx.resize(rows);
   {
     std::size_t r = 0;
     for (const auto& call : calls)

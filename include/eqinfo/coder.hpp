@@ -173,7 +173,7 @@ struct vector_bit_sink {
 /// Slice: low' = low + floor(r*c_lo / 2^P), high' = low + floor(r*c_hi / 2^P) - 1
 /// with r = high - low + 1 in (2^30, 2^32]; r >= 2^P makes every slice with
 /// c_hi > c_lo non-empty.
-/// Renormalisation does, in one step each, what WNC does bit by bit:
+/// Renormalisation does, in one step, what WNC does bit by bit:
 ///  E1/E2: the n leading bits on which low and high agree are final; the
 ///         first resolves the F pending bits.
 ///  E3:    while low = 01... and high = 10..., drop the second bit of both
@@ -184,39 +184,63 @@ struct renorm_steps {
   unsigned m = 0;
 };
 
+/// How n and m are found at once (k = n + m). Write low' and high' as 32-bit
+/// strings, position 0 first. Since low' <= high', they read
+///     low'  = A 0 1^m X        high' = A 1 0^m Y        (|A| = n)
+/// where X, Y do not start with 1 and 0 respectively. Then t = low' & ~high'
+/// is 0^(n+1) 1^m 0 ...: zero wherever the two agree, zero at position n.
+/// Filling positions 0..n of t with ones gives 1^(k+1) 0 ..., so
+/// k + 1 = countl_one(t | fill). Both are taken in 64 bits with the frame in
+/// the top half (low half zero), which makes n = 32 (low' == high') come out
+/// without a special case: agree below is 2^31 then, fill covers 33 bits, t is 0.
+/// After E1/E2 the frame is low = 0..., high = 1..., and E3 maps x to
+/// 2(x - 1/4) m times; together, low'' = (low' << k) mod 2^31 and
+/// high'' = ((high' << k) + 2^k - 1) mod 2^32 with its top bit set, the same
+/// values as WNC's n shifts and m E3 steps. Nothing here branches on n or m.
+///
+/// narrow_range() is narrow() for callers that keep r = high - low + 1 next to
+/// the state (the encoder and decoder do): r is then updated as
+/// r'' = (floor(r*c_hi/2^P) - floor(r*c_lo/2^P)) << k, which is what
+/// high'' - low'' + 1 equals (E1/E2 and E3 both double the width), so the next
+/// symbol's multiplications need not wait for low'' and high''.
+template <class Sink>
+inline renorm_steps narrow_range(interval_state& s, std::uint64_t& range, std::uint32_t cdf_low, std::uint32_t cdf_high,
+                                 unsigned precision, Sink& sink) {
+  const std::uint64_t low_offset = (range * cdf_low) >> precision;
+  const std::uint64_t high_offset = (range * cdf_high) >> precision;
+  const std::uint64_t low = s.low + low_offset;
+  const std::uint64_t high = s.low + (high_offset - 1);
+
+  // Top set bit of `agree` is bit 63 - n (bit 31 when low == high).
+  const std::uint64_t agree = ((low ^ high) << 32) | frame_half;
+  const unsigned top = 63u ^ static_cast<unsigned>(std::countl_zero(agree));  // 63 - n, in [31, 63]
+  const std::uint64_t fill = ~std::uint64_t{0} << top;                        // positions 0..n
+  const std::uint64_t t = (low & ~high) << 32;
+  const unsigned k = static_cast<unsigned>(std::countl_one(t | fill)) - 1;  // n + m, in [0, 32]
+  const unsigned n = 63u - top;
+  const unsigned m = k - n;
+
+  if constexpr (!std::is_same_v<Sink, null_bit_sink>) {
+    if (n > 0) {
+      const bool first = (low >> 31) & 1u;
+      sink.emit(first, s.pending, (low >> (32 - n)) & ((std::uint64_t{1} << (n - 1)) - 1), n - 1);
+    }
+  }
+  // E = E + n + F and F = m when n > 0; F = F + m when n == 0 (no branch).
+  const std::uint64_t resolved = std::uint64_t{0} - std::uint64_t{n != 0};
+  s.emitted += (n + s.pending) & resolved;
+  s.pending = (s.pending & ~resolved) + m;
+  s.low = (low << k) & (frame_mask >> 1);
+  s.high = ((high << k) | ((std::uint64_t{1} << k) - 1) | frame_half) & frame_mask;
+  range = (high_offset - low_offset) << k;
+  return {n, m};
+}
+
 template <class Sink>
 inline renorm_steps narrow(interval_state& s, std::uint32_t cdf_low, std::uint32_t cdf_high, unsigned precision,
                            Sink& sink) {
-  const std::uint64_t range = s.high - s.low + 1;
-  s.high = s.low + ((range * cdf_high) >> precision) - 1;
-  s.low = s.low + ((range * cdf_low) >> precision);
-
-  // Both steps are branch-free (n and m are data-dependent and would
-  // mispredict): "if (n > 0) x = f(x)" is written x = (f(x) & ~keep) | (x & keep)
-  // with keep = all ones when n == 0, which compilers do not turn back into
-  // branches. Only the bit output needs a branch.
-  const auto agree = static_cast<std::uint32_t>(s.low ^ s.high);
-  // 32 when agree == 0, else countl_zero(agree); the operand is never zero.
-  const auto n = static_cast<unsigned>(std::countl_zero((std::uint64_t{agree} << 32) | frame_half));
-  if constexpr (!std::is_same_v<Sink, null_bit_sink>) {
-    if (n > 0) {
-      const bool first = (s.low >> 31) & 1u;
-      sink.emit(first, s.pending, (s.low >> (32 - n)) & ((std::uint64_t{1} << (n - 1)) - 1), n - 1);
-    }
-  }
-  const std::uint64_t keep_n = std::uint64_t{0} - std::uint64_t{n == 0};
-  s.emitted += (n + s.pending) & ~keep_n;
-  s.pending &= keep_n;
-  s.low = (((s.low << n) & frame_mask) & ~keep_n) | (s.low & keep_n);
-  s.high = ((((s.high << n) & frame_mask) | ((std::uint64_t{1} << n) - 1)) & ~keep_n) | (s.high & keep_n);
-
-  const auto straddle = static_cast<std::uint32_t>((s.low & ~s.high) << 1);
-  const auto m = static_cast<unsigned>(std::countl_one(straddle));
-  const std::uint64_t keep_m = std::uint64_t{0} - std::uint64_t{m == 0};
-  s.pending += m;
-  s.low = (((s.low << m) & (frame_mask >> 1)) & ~keep_m) | (s.low & keep_m);
-  s.high = ((((s.high << m) & frame_mask) | frame_half | ((std::uint64_t{1} << m) - 1)) & ~keep_m) | (s.high & keep_m);
-  return {n, m};
+  std::uint64_t range = s.high - s.low + 1;
+  return narrow_range(s, range, cdf_low, cdf_high, precision, sink);
 }
 
 /// Throws errc::invalid_model_output unless `cdf` is a valid CDF of total 2^P.
@@ -234,6 +258,25 @@ inline void check_cdf(const cdf_table& cdf, unsigned precision) {
       break;
     }
   throw error(errc::invalid_model_output, "model returned an invalid CDF: " + where);
+}
+
+/// Quotient and remainder of a / b, for b < 2^32 and a / b < 2^32 (so a < 2^64
+/// but a >> 32 < b). On x86-64 that is one 64-by-32-bit DIV, which is
+/// faster than the 128-by-64-bit DIV a compiler emits for uint64_t / uint64_t.
+struct quotient_remainder {
+  std::uint64_t quotient, remainder;
+};
+inline quotient_remainder divide_below_2_32(std::uint64_t a, std::uint64_t b) noexcept {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  std::uint32_t q, r;
+  __asm__("divl %4"
+          : "=a"(q), "=d"(r)
+          : "a"(static_cast<std::uint32_t>(a)), "d"(static_cast<std::uint32_t>(a >> 32)),
+            "rm"(static_cast<std::uint32_t>(b)));
+  return {q, r};
+#else
+  return {a / b, a % b};
+#endif
 }
 
 /// The 32-bit frame value of a decoder reading `bits` from `pos`, after a
@@ -278,7 +321,7 @@ class arithmetic_encoder {
       throw error(errc::invalid_model_output,
                   "empty or out-of-range slice [" + std::to_string(cdf_low) + ", " + std::to_string(cdf_high) + ")");
     detail::vector_bit_sink sink{&bits_};
-    detail::narrow(state_, cdf_low, cdf_high, precision_, sink);
+    detail::narrow_range(state_, range_, cdf_low, cdf_high, precision_, sink);
   }
   void encode(const cdf_table& cdf, std::uint8_t byte) { encode(cdf[byte], cdf[byte + 1u]); }
 
@@ -288,8 +331,9 @@ class arithmetic_encoder {
   /// Exact length the terminated code would have after also coding the slice.
   std::uint64_t terminated_bits_with(std::uint32_t cdf_low, std::uint32_t cdf_high) const noexcept {
     detail::interval_state trial = state_;
+    std::uint64_t range = range_;
     detail::null_bit_sink sink;
-    detail::narrow(trial, cdf_low, cdf_high, precision_, sink);
+    detail::narrow_range(trial, range, cdf_low, cdf_high, precision_, sink);
     return detail::terminated_bits(trial);
   }
 
@@ -304,6 +348,7 @@ class arithmetic_encoder {
 
   void reset() noexcept {
     state_ = {};
+    range_ = detail::frame_mask + 1;
     bits_.clear();
   }
 
@@ -312,6 +357,7 @@ class arithmetic_encoder {
 
  private:
   detail::interval_state state_;
+  std::uint64_t range_ = detail::frame_mask + 1;  ///< state_.high - state_.low + 1
   bit_vector bits_;
   unsigned precision_;
 };
@@ -330,6 +376,8 @@ class arithmetic_decoder {
       throw error(errc::invalid_argument, "decoder range is outside the bit vector");
     value_ = reader_.read(begin_, 32);
     next_ = begin_ + 32;
+    offset_ = value_;
+    target_ = divided_target();
   }
 
   /// A decoder that resumes at state `at`, as if it had decoded the symbols
@@ -339,19 +387,21 @@ class arithmetic_decoder {
                      const detail::interval_state& at)
       : arithmetic_decoder(bits, begin, end, precision_bits, pad) {
     state_ = at;
+    range_ = at.high - at.low + 1;
     const std::size_t first = begin_ + at.emitted;
     value_ = (reader_.read(first, 1) << 31) | reader_.read(first + at.pending + 1, 31);
     next_ = first + at.pending + 32;
+    offset_ = value_ - state_.low;
+    target_ = divided_target();
   }
 
   /// The point of [0, 2^P) the current value falls on: the byte to decode is
   /// the s with cdf[s] <= target() < cdf[s+1]. Models with a static CDF can
   /// map it to the byte with a table (see unigram_model::symbol_of).
-  std::uint32_t target() const noexcept {
-    const std::uint64_t range = state_.high - state_.low + 1;
-    // floor(r*c/2^P) <= v  <=>  c <= floor(((v+1)*2^P - 1) / r)
-    return static_cast<std::uint32_t>((((value_ - state_.low + 1) << precision_) - 1) / range);
-  }
+  /// Always floor(((v - low + 1) * 2^P - 1) / r) for the current frame value
+  /// v (so that floor(r*c/2^P) <= v - low  <=>  c <= target()); consume()
+  /// computes it ahead, see there.
+  std::uint32_t target() const noexcept { return target_; }
 
   /// The byte whose slice contains the current value (does not consume it).
   std::uint8_t peek(const cdf_table& cdf) const noexcept {
@@ -364,17 +414,51 @@ class arithmetic_decoder {
   }
 
   /// Consumes `byte`'s slice (normally the one peek() returned).
+  ///
+  /// The next target, without waiting for the renormalisation: with
+  /// r0 = floor(r*c_hi/2^P) - floor(r*c_lo/2^P) (the slice, r'' = r0 * 2^k after
+  /// renormalising by k = n + m) and d = v - low' (v in the slice: d < r0),
+  /// the renormalised offset is v'' - low'' = d * 2^k + in, in = the k bits
+  /// read. So target'' = floor(((d*2^k + in + 1) * 2^P - 1) / (r0 * 2^k))
+  ///                   = floor((d * 2^P + e) / r0),  e = floor(((in + 1) * 2^P - 1) / 2^k) < 2^P,
+  /// = q + [rem + e >= r0] with q, rem = divmod(d * 2^P, r0) when r0 >= 2^P.
+  /// The division starts as soon as the slice is known and runs alongside
+  /// the renormalisation; e is the top P bits of the lookahead with every bit
+  /// after the first k set. Otherwise (r0 < 2^P: a rare, very unlikely byte,
+  /// or a value outside the slice because some other byte was consumed) the
+  /// target is the plain division of the new state.
   void consume(const cdf_table& cdf, std::uint8_t byte) noexcept {
+    const std::uint64_t slice_low = (range_ * cdf[byte]) >> precision_;
+    const std::uint64_t slice_width = ((range_ * cdf[byte + 1u]) >> precision_) - slice_low;
+    const std::uint64_t offset = offset_ - slice_low;  // v - low'
+    const bool ahead = offset < slice_width && slice_width >> precision_ != 0 && slice_width <= detail::frame_mask;
+    const auto [quotient, remainder] =
+        detail::divide_below_2_32(ahead ? offset << precision_ : 0, ahead ? slice_width : 1);
+
     detail::null_bit_sink sink;
-    const auto [n, m] = detail::narrow(state_, cdf[byte], cdf[byte + 1u], precision_, sink);
+    const auto [n, m] = detail::narrow_range(state_, range_, cdf[byte], cdf[byte + 1u], precision_, sink);
     // Shift the value exactly as low and high were shifted: E1/E2 shifts in
     // the next n bits, E3 keeps the top bit and shifts in the m bits after
-    // them. Both are identities for n == 0 and m == 0 (value_ < 2^32), so they
-    // run unconditionally on the n + m <= 62 bits taken at once.
-    const std::uint64_t in = take(n + m);
-    value_ = ((value_ << n) & detail::frame_mask) | (in >> m);
-    value_ = (value_ & detail::frame_half) | ((value_ << m) & (detail::frame_mask >> 1)) |
-             (in & ((std::uint64_t{1} << m) - 1));
+    // them. With k = n + m and W = (value << k) | next k bits, that is
+    //   value = top bit of (W >> m) | low 31 bits of W.
+    const unsigned k = n + m;
+    if (k > look_bits_) {
+      look_ = reader_.read(next_, 64);
+      look_bits_ = 64;
+    }
+    const std::uint64_t in = (look_ >> 1) >> (63 - k);  // k may be 0
+    const std::uint64_t e = (look_ | (~std::uint64_t{0} >> k)) >> (64 - precision_);
+    look_ <<= k;
+    look_bits_ -= k;
+    next_ += k;
+    const std::uint64_t w = (value_ << k) | in;
+    value_ = ((w >> m) & detail::frame_half) | (w & (detail::frame_mask >> 1));
+    offset_ = value_ - state_.low;
+
+    if (ahead) [[likely]]
+      target_ = static_cast<std::uint32_t>(quotient + std::uint64_t{remainder + e >= slice_width});
+    else
+      target_ = divided_target();
   }
 
   std::uint8_t decode(const cdf_table& cdf) noexcept {
@@ -388,29 +472,24 @@ class arithmetic_decoder {
   std::uint64_t terminated_bits() const noexcept { return detail::terminated_bits(state_); }
 
  private:
-  /// The next `count` (<= 62) bits from next_, through a 64-bit lookahead
-  /// (look_ holds bits [next_, next_ + look_bits_) at its top) so that the
-  /// bit vector is read once per ~64 bits, off the decoder's dependency chain.
-  std::uint64_t take(unsigned count) noexcept {
-    if (count > look_bits_) {
-      look_ = reader_.read(next_, 64);
-      look_bits_ = 64;
-    }
-    const std::uint64_t out = (look_ >> 1) >> (63 - count);  // count may be 0
-    look_ <<= count;
-    look_bits_ -= count;
-    next_ += count;
-    return out;
+  /// target() by its definition.
+  std::uint32_t divided_target() const noexcept {
+    return static_cast<std::uint32_t>((((offset_ + 1) << precision_) - 1) / range_);
   }
 
   detail::interval_state state_;
+  std::uint64_t range_ = detail::frame_mask + 1;  ///< state_.high - state_.low + 1
   detail::value_reader reader_;
   std::size_t begin_;
   std::uint64_t value_ = 0;
+  std::uint64_t offset_ = 0;  ///< value_ - state_.low (mod 2^64)
   std::size_t next_ = 0;
+  /// Lookahead: bits [next_, next_ + look_bits_) at the top of look_, refilled
+  /// from the bit vector once per ~64 bits, off the dependency chain.
   std::uint64_t look_ = 0;
   unsigned look_bits_ = 0;
   unsigned precision_;
+  std::uint32_t target_ = 0;
 };
 
 }  // namespace v1

@@ -125,7 +125,7 @@ else
   cmake --build "$FUZZ_DIR" --parallel "$JOBS"
   FUZZ_BIN="$(cd "$FUZZ_DIR" && pwd)/tests/fuzz"
   FUZZ_WORK="$(cd "$FUZZ_DIR" && pwd)/run"
-  for target in fuzz_decode_tokens fuzz_roundtrip fuzz_token_file fuzz_unigram_file fuzz_m1_file; do
+  for target in fuzz_decode_tokens fuzz_roundtrip fuzz_token_file fuzz_unigram_file fuzz_m1_file fuzz_json fuzz_npy fuzz_shard_manifest; do
     rm -rf "${FUZZ_WORK:?}/$target"
     mkdir -p "$FUZZ_WORK/$target/corpus"
     cp tests/fuzz/corpus/"$target"/* "$FUZZ_WORK/$target/corpus/"
@@ -156,7 +156,9 @@ echo "-- native: $((SECONDS - t0)) s"
 step "(h) Python: training/ tests and C++ M1 vs the PyTorch reference"
 t0=$SECONDS
 PY=/usr/bin/python3
-EQINFO_CLI="$BUILD_ROOT/release/tools/eqinfo" OMP_WAIT_POLICY=PASSIVE "$PY" -m pytest -q training/tests training/study
+# training/m2 reads shards with eqinfo.shards (pure Python; the extension is not needed).
+PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}" EQINFO_CLI="$BUILD_ROOT/release/tools/eqinfo" \
+  OMP_WAIT_POLICY=PASSIVE "$PY" -m pytest -q training/tests training/study
 M1_TMP="$(mktemp -d)"
 "$PY" training/make_random_m1.py --layers 2 --d-model 64 --heads 2 --head-dim 32 --d-ff 128 --context 128 \
   --seed 5 -o "$M1_TMP/random.safetensors" --quiet

@@ -150,10 +150,13 @@ npy_view parse_npy(std::span<const unsigned char> data, const std::string& sourc
     throw error(errc::unsupported_version, source + ": shape is not (n," +
                                                (columns == 0 ? std::string(")") : std::to_string(columns) + ")") +
                                                " (header " + header + ")");
-  const std::size_t bytes = v.rows * (columns == 0 ? 1 : columns) * w;
-  if (in.remaining() != bytes)
-    throw error(errc::truncated_tokens, source + ": header promises " + std::to_string(bytes) +
-                                            " bytes of data, the file has " + std::to_string(in.remaining()));
+  // Compared by division: rows x row bytes can wrap around 2^64 to the size.
+  const std::size_t row_bytes = (columns == 0 ? 1 : columns) * w;
+  if (in.remaining() % row_bytes != 0 || in.remaining() / row_bytes != v.rows)
+    throw error(errc::truncated_tokens, source + ": header promises " + std::to_string(v.rows) + " rows of " +
+                                            std::to_string(row_bytes) + " bytes, the file has " +
+                                            std::to_string(in.remaining()) + " bytes of data");
+  const std::size_t bytes = v.rows * row_bytes;
   v.body = in.take(bytes, "npy data");
   return v;
 }

@@ -5,10 +5,14 @@
 // A few valid encodings per target plus some garbage; a few KB in all.
 #include "fuzz_common.hpp"
 
+#include <eqinfo/m1_config.hpp>
 #include <eqinfo/model.hpp>
+#include <eqinfo/packing.hpp>
+#include <eqinfo/shards.hpp>
 #include <eqinfo/token_file.hpp>
 #include <eqinfo/tokenizer.hpp>
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -112,6 +116,83 @@ int main(int argc, char** argv) {
   write(uf, "cat-p8", {p8.begin(), p8.end()});
   write(uf, "truncated", {p16.begin(), p16.begin() + 100});
   write(uf, "garbage", garbage(64, 4));
+
+  // fuzz_json: the kinds of JSON eqinfo reads (a safetensors header, an M1
+  // config, a .jsonl line) and every escape, number form and literal.
+  const auto js = root / "fuzz_json";
+  write(js, "safetensors-header",
+        bytes_of(R"({"__metadata__":{"format":"eqinfo-m1","config":"{\"layers\":1}"},)"
+                 R"("embed":{"dtype":"I8","shape":[256,16],"data_offsets":[0,4096]}})"));
+  write(js, "config", bytes_of(eqinfo::transformer_config{}.to_json()));
+  write(js, "jsonl-line",
+        bytes_of(R"({"id": 1, "text": "caf\u00e9 \ud83d\ude00 \ud83d! tab\t nul\u0000 \"q\" \/", "x": [1, 2]})"));
+  write(js, "numbers", bytes_of("[0, -0, 12, -3.25, 1e5, 1E+2, 2.5e-07, 18446744073709551615, 18446744073709551616]"));
+  write(js, "literals", bytes_of(" {\"a\": [true, false, null, {}, [], \"\"]}\r\n"));
+  write(js, "nested", bytes_of(std::string(64, '[') + std::string(64, ']')));
+  write(js, "garbage", garbage(48, 5));
+
+  // fuzz_npy: byte 0 picks the reader and N (see fuzz_npy.cpp).
+  const auto np = root / "fuzz_npy";
+  auto npy_input = [](unsigned mode, unsigned token_bits, bool raw, const std::vector<unsigned char>& file) {
+    blob out = {static_cast<std::uint8_t>(mode | ((token_bits - 1) << 2) | (raw ? 0x80u : 0u))};
+    out.insert(out.end(), file.begin(), file.end());
+    return out;
+  };
+  const std::vector<eqinfo::token_t> some_tokens = {0, 1, 255, 7, 42, 200};
+  write(np, "tokens-u1", npy_input(0, 8, false, eqinfo::serialize_tokens_npy(some_tokens, 8)));
+  write(np, "tokens-u2", npy_input(0, 12, false, eqinfo::serialize_tokens_npy(some_tokens, 12)));
+  write(np, "tokens-u4", npy_input(0, 20, false, eqinfo::serialize_tokens_npy(some_tokens, 20)));
+  eqinfo::shard_manifest m16, m20;
+  m16.config.token_bits = 16;
+  m20.config.token_bits = 20;
+  m20.token_format = "raw";
+  write(np, "shard-tokens-npy", npy_input(3, 16, false, eqinfo::detail::shards::serialize_tokens(some_tokens, m16)));
+  write(np, "shard-tokens-raw", npy_input(3, 20, true, eqinfo::detail::shards::serialize_tokens(some_tokens, m20)));
+  const std::vector<eqinfo::shard_example> examples = {{0, 0, 0, 20, 0, 9}, {20, 1, 4, 11, 9, 5}};
+  const std::vector<eqinfo::shard_document> documents = {{0, 0, 14}, {1, 16, 15}};
+  write(np, "index", npy_input(1, 1, false, eqinfo::detail::shards::serialize_index(examples)));
+  write(np, "documents", npy_input(2, 1, false, eqinfo::detail::shards::serialize_documents(documents)));
+  // Found by review while writing fuzz_npy: a row count whose byte size
+  // wraps around 2^64 to the data size (384307168202282326 x 48 = 2^64 + 32,
+  // 768614336404564651 x 24 = 2^64 + 8) used to pass the size check, and the
+  // table reader then asked for 2^64 bytes (std::length_error).
+  auto npy_header = [](const std::string& shape, std::size_t data_bytes) {
+    std::vector<unsigned char> body(data_bytes, 0);
+    return eqinfo::detail::npy_file("<i8", shape, body);
+  };
+  write(np, "rows-overflow-index", npy_input(1, 1, false, npy_header("(384307168202282326, 6)", 32)));
+  write(np, "rows-overflow-documents", npy_input(2, 1, false, npy_header("(768614336404564651, 3)", 8)));
+  write(np, "garbage", npy_input(0, 16, false, garbage(40, 6)));
+
+  // fuzz_shard_manifest: two manifests as eqinfo shard writes them, one cut.
+  const auto sm = root / "fuzz_shard_manifest";
+  eqinfo::shard_manifest a;
+  a.eqinfo_version = "0.1.0";
+  a.example_bytes = 20;
+  a.shard_examples = 4;
+  a.model_fingerprint = 0x12345678;
+  a.inputs.push_back({"a.txt", "text", 14, 0x12345678, 0, 1});
+  a.inputs.push_back({"b.jsonl", "jsonl", 15, 0x9abcdef0, 1, 2});
+  eqinfo::shard_record r;
+  r.tokens_file = "shard-000000.npy";
+  r.index_file = "shard-000000.idx.npy";
+  r.documents_file = "shard-000000.docs.npy";
+  r.examples = 2;
+  r.bytes = 31;
+  r.tokens = 14;
+  r.documents = 3;
+  a.shards.push_back(r);
+  const std::string a_json = eqinfo::to_json(a);
+  write(sm, "two-inputs", bytes_of(a_json));
+  write(sm, "truncated", bytes_of(std::string_view(a_json).substr(0, a_json.size() / 2)));
+  eqinfo::shard_manifest b;
+  b.eqinfo_version = "1.2.3";
+  b.config = {eqinfo::method::bytes, 16, 8, 16, eqinfo::window_rule::greedy_exact};
+  b.model_kind = "none";
+  b.separator = std::string("\0\xff\n", 3);
+  b.keep_documents = true;
+  b.token_format = "raw";
+  write(sm, "bytes-raw-empty", bytes_of(eqinfo::to_json(b)));
   std::printf("seed corpus written under %s\n", root.string().c_str());
   return 0;
 }

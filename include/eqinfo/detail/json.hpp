@@ -1,14 +1,33 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// A small strict JSON reader for safetensors headers and eqinfo metadata:
-// objects, arrays, strings (with \uXXXX escapes), numbers (kept as text),
-// true/false/null. Bounded depth; every error names the offset.
+// A small strict JSON reader (RFC 8259) for safetensors headers, eqinfo
+// metadata and .jsonl corpora: objects, arrays, strings, numbers (kept as
+// their text), true/false/null, and nothing else. Every error throws the
+// caller's errc with a message naming the problem, the byte offset and the
+// line and column:
+//
+//   m.json: invalid JSON at offset 17 (line 2, column 5): leading zero in a number
+//
+// Refused: numbers outside -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// (`007`, `1.`, `.5`, `1.2.3`, `+1`, `0x10`, `NaN`), trailing commas, raw
+// control characters (below 0x20) in strings, escapes other than the nine of
+// RFC 8259, \u escapes without exactly four hex digits, a repeated key in one
+// object (readers disagree on which one wins: Python keeps the last, find()
+// would return the first), anything but whitespace (space, tab, LF, CR) after
+// the value, and containers nested more than `max_depth` deep (the reader
+// recurses; this bounds its stack).
+//
+// Kept, as docs/format.md says for .jsonl corpora: raw bytes in strings as
+// they are (valid UTF-8 or not), an escaped surrogate pair as one 4-byte
+// character, and a lone escaped surrogate as its 3-byte form (WTF-8, what
+// Python's json.loads + "surrogatepass" gives), so no text Python's json
+// module writes is refused.
 
 #include <eqinfo/error.hpp>
 
-#include <charconv>
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,7 +45,7 @@ struct json_value {
   bool boolean = false;
   std::string text;  // number literal or string contents
   std::vector<json_value> items;
-  std::vector<json_member> members;  // in file order
+  std::vector<json_member> members;  // in file order; keys are unique
 
   const json_value* find(std::string_view key) const;
 };
@@ -44,10 +63,14 @@ inline const json_value* json_value::find(std::string_view key) const {
 
 class json_reader {
  public:
+  /// Containers (arrays, objects) may nest this deep; one more is refused.
+  static constexpr int max_depth = 64;
+
   json_reader(std::string_view text, std::string source, errc code)
       : text_(text), source_(std::move(source)), code_(code) {}
 
   json_value parse() {
+    skip_space();
     json_value v = value(0);
     skip_space();
     if (pos_ != text_.size()) fail("unexpected text after the JSON value");
@@ -55,88 +78,175 @@ class json_reader {
   }
 
  private:
-  [[noreturn]] void fail(const std::string& why) const {
-    throw error(code_, source_ + ": invalid JSON at offset " + std::to_string(pos_) + ": " + why);
+  [[noreturn]] void fail(const std::string& why) const { fail_at(pos_, why); }
+  [[noreturn]] void fail_at(std::size_t at, const std::string& why) const {
+    const std::string_view before = text_.substr(0, at);
+    const std::size_t line = 1 + static_cast<std::size_t>(std::count(before.begin(), before.end(), '\n'));
+    const std::size_t line_start = before.rfind('\n');
+    const std::size_t column = at - (line_start == std::string_view::npos ? 0 : line_start + 1) + 1;
+    throw error(code_, source_ + ": invalid JSON at offset " + std::to_string(at) + " (line " + std::to_string(line) +
+                           ", column " + std::to_string(column) + "): " + why);
   }
-  void skip_space() {
-    while (pos_ < text_.size() &&
-           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
+  bool at_end() const noexcept { return pos_ >= text_.size(); }
+  char peek() const noexcept { return at_end() ? '\0' : text_[pos_]; }
+  static bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+  /// The byte at the current position, for messages ("'x'" or "byte 0x01").
+  std::string shown() const {
+    if (at_end()) return "end of input";
+    const auto c = static_cast<unsigned char>(text_[pos_]);
+    if (c >= 0x20 && c < 0x7F) return std::string("'") + static_cast<char>(c) + "'";
+    static const char hex[] = "0123456789abcdef";
+    return std::string("byte 0x") + hex[c >> 4] + hex[c & 0xF];
+  }
+  void skip_space() noexcept {
+    while (!at_end() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
       ++pos_;
   }
-  bool take(char c) {
-    skip_space();
-    if (pos_ < text_.size() && text_[pos_] == c) {
-      ++pos_;
-      return true;
-    }
-    return false;
-  }
-  void expect(char c) {
-    if (!take(c)) fail(std::string("expected '") + c + "'");
-  }
+
+  // Called at a non-space byte; returns after the value.
   json_value value(int depth) {
-    if (depth > 64) fail("nested too deeply");
-    skip_space();
-    if (pos_ >= text_.size()) fail("unexpected end");
-    json_value v;
+    if (at_end()) fail("unexpected end of input, expected a value");
     const char c = text_[pos_];
-    if (c == '{') {
-      ++pos_;
-      v.type = json_value::kind::object;
-      if (take('}')) return v;
-      do {
-        skip_space();
-        std::string key = string_literal();
-        expect(':');
-        v.members.push_back({std::move(key), value(depth + 1)});
-      } while (take(','));
-      expect('}');
-    } else if (c == '[') {
-      ++pos_;
-      v.type = json_value::kind::array;
-      if (take(']')) return v;
-      do v.items.push_back(value(depth + 1));
-      while (take(','));
-      expect(']');
-    } else if (c == '"') {
+    if (c == '{') return object(depth);
+    if (c == '[') return array(depth);
+    json_value v;
+    if (c == '"') {
       v.type = json_value::kind::string;
       v.text = string_literal();
-    } else if (text_.substr(pos_, 4) == "true") {
-      pos_ += 4;
+    } else if (c == '-' || is_digit(c)) {
+      v.type = json_value::kind::number;
+      v.text = number();
+    } else if (literal("true")) {
       v.type = json_value::kind::boolean;
       v.boolean = true;
-    } else if (text_.substr(pos_, 5) == "false") {
-      pos_ += 5;
+    } else if (literal("false")) {
       v.type = json_value::kind::boolean;
-    } else if (text_.substr(pos_, 4) == "null") {
-      pos_ += 4;
-    } else if (c == '-' || (c >= '0' && c <= '9')) {
-      const std::size_t start = pos_;
-      while (pos_ < text_.size() && (std::string_view("+-.eE0123456789").find(text_[pos_]) != std::string_view::npos))
-        ++pos_;
-      v.type = json_value::kind::number;
-      v.text = std::string(text_.substr(start, pos_ - start));
-    } else {
-      fail("unexpected character");
+    } else if (!literal("null")) {
+      fail("unexpected " + shown() + ", expected a value");
     }
     return v;
   }
-  std::string string_literal() {
-    if (pos_ >= text_.size() || text_[pos_] != '"') fail("expected a string");
+  bool literal(std::string_view word) {
+    if (text_.substr(pos_, word.size()) != word) return false;
+    pos_ += word.size();
+    return true;
+  }
+  void open_container(int depth) {
+    if (depth >= max_depth) fail("nested deeper than " + std::to_string(max_depth) + " arrays and objects");
     ++pos_;
+    skip_space();
+  }
+  json_value array(int depth) {
+    json_value v;
+    v.type = json_value::kind::array;
+    open_container(depth);
+    if (peek() == ']') {
+      ++pos_;
+      return v;
+    }
+    while (true) {
+      v.items.push_back(value(depth + 1));
+      skip_space();
+      if (peek() == ']') break;
+      if (peek() != ',') fail("unexpected " + shown() + " in an array, expected ',' or ']'");
+      ++pos_;
+      skip_space();
+      if (peek() == ']') fail("trailing comma before ']'");
+    }
+    ++pos_;
+    return v;
+  }
+  json_value object(int depth) {
+    json_value v;
+    v.type = json_value::kind::object;
+    open_container(depth);
+    if (peek() == '}') {
+      ++pos_;
+      return v;
+    }
+    std::vector<std::size_t> key_offsets;
+    while (true) {
+      if (peek() != '"') fail("unexpected " + shown() + " in an object, expected a string key");
+      key_offsets.push_back(pos_);
+      std::string key = string_literal();
+      skip_space();
+      if (peek() != ':') fail("unexpected " + shown() + " after an object key, expected ':'");
+      ++pos_;
+      skip_space();
+      v.members.push_back({std::move(key), value(depth + 1)});
+      skip_space();
+      if (peek() == '}') break;
+      if (peek() != ',') fail("unexpected " + shown() + " in an object, expected ',' or '}'");
+      ++pos_;
+      skip_space();
+      if (peek() == '}') fail("trailing comma before '}'");
+    }
+    ++pos_;
+    check_unique_keys(v.members, key_offsets);
+    return v;
+  }
+  void check_unique_keys(const std::vector<json_member>& members, const std::vector<std::size_t>& offsets) const {
+    if (members.size() < 2) return;
+    std::vector<std::size_t> order(members.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return members[a].key < members[b].key; });
+    std::size_t repeat = members.size();  // the earliest second occurrence, in file order
+    for (std::size_t i = 1; i < order.size(); ++i)
+      if (members[order[i]].key == members[order[i - 1]].key) repeat = std::min(repeat, order[i]);
+    if (repeat < members.size()) fail_at(offsets[repeat], "repeated key \"" + members[repeat].key + "\" in an object");
+  }
+
+  // RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+  std::string number() {
+    const std::size_t start = pos_;
+    if (peek() == '-') ++pos_;
+    if (peek() == '0') {
+      ++pos_;
+      if (is_digit(peek())) fail("leading zero in a number");
+    } else if (is_digit(peek())) {
+      while (is_digit(peek())) ++pos_;
+    } else {
+      fail("unexpected " + shown() + " in a number, expected a digit after '-'");
+    }
+    if (peek() == '.') {
+      ++pos_;
+      if (!is_digit(peek())) fail("unexpected " + shown() + " in a number, expected a digit after '.'");
+      while (is_digit(peek())) ++pos_;
+    }
+    if (peek() == 'e' || peek() == 'E') {
+      ++pos_;
+      if (peek() == '+' || peek() == '-') ++pos_;
+      if (!is_digit(peek())) fail("unexpected " + shown() + " in a number, expected a digit in the exponent");
+      while (is_digit(peek())) ++pos_;
+    }
+    // "1.2.3", "1e5e5", "0x1", "1-2": the number ends, but not where the
+    // value does; name the number, not the text after it.
+    const char next = peek();
+    if (next == '.' || next == 'e' || next == 'E' || next == '+' || next == '-' || next == 'x' || next == 'X')
+      fail("unexpected " + shown() + " after the number " + std::string(text_.substr(start, pos_ - start)));
+    return std::string(text_.substr(start, pos_ - start));
+  }
+
+  std::string string_literal() {
+    ++pos_;  // the opening quote
     std::string out;
     while (true) {
-      if (pos_ >= text_.size()) fail("unterminated string");
-      const char c = text_[pos_++];
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
+      if (at_end()) fail("unterminated string");
+      const char c = text_[pos_];
+      if (c == '"') {
+        ++pos_;
+        return out;
+      }
+      if (static_cast<unsigned char>(c) < 0x20) fail("raw control character (" + shown() + ") in a string");
       if (c != '\\') {
         out.push_back(c);
+        ++pos_;
         continue;
       }
-      if (pos_ >= text_.size()) fail("unterminated escape");
-      const char e = text_[pos_++];
-      switch (e) {
+      const std::size_t escape = pos_++;
+      if (at_end()) fail("unterminated string");
+      switch (text_[pos_++]) {
         case '"': out.push_back('"'); break;
         case '\\': out.push_back('\\'); break;
         case '/': out.push_back('/'); break;
@@ -146,33 +256,39 @@ class json_reader {
         case 'r': out.push_back('\r'); break;
         case 't': out.push_back('\t'); break;
         case 'u': {
-          std::uint32_t code = hex4();
+          std::uint32_t code = hex4(escape);
           // A high surrogate followed by an escaped low one is one code point
           // (json.dumps writes every non-BMP character so); a lone surrogate
-          // is kept as its 3-byte form (WTF-8), so no input is refused.
+          // is kept as its 3-byte form (WTF-8), see the top of this file.
           if (code >= 0xD800 && code < 0xDC00 && text_.substr(pos_, 2) == "\\u") {
             const std::size_t at = pos_;
             pos_ += 2;
-            const std::uint32_t low = hex4();
+            const std::uint32_t low = hex4(at);
             if (low >= 0xDC00 && low < 0xE000)
               code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
             else
-              pos_ = at;
+              pos_ = at;  // read again as an escape of its own
           }
           append_utf8(out, code);
           break;
         }
-        default: fail("bad escape");
+        default: fail_at(escape, "invalid escape \\" + std::string(1, text_[pos_ - 1]) + " in a string");
       }
     }
   }
 
-  std::uint32_t hex4() {
-    if (pos_ + 4 > text_.size()) fail("short \\u escape");
-    unsigned code = 0;
-    const auto r = std::from_chars(text_.data() + pos_, text_.data() + pos_ + 4, code, 16);
-    if (r.ptr != text_.data() + pos_ + 4) fail("bad \\u escape");
-    pos_ += 4;
+  // The four hex digits of the \u escape that starts at `escape`.
+  std::uint32_t hex4(std::size_t escape) {
+    std::uint32_t code = 0;
+    for (int i = 0; i < 4; ++i, ++pos_) {
+      const char c = peek();
+      const int d = is_digit(c)            ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+      if (d < 0) fail_at(escape, "\\u escape without four hex digits");
+      code = (code << 4) | static_cast<std::uint32_t>(d);
+    }
     return code;
   }
   static void append_utf8(std::string& out, std::uint32_t code) {
@@ -201,15 +317,22 @@ class json_reader {
 
 /// Unsigned integer from a JSON number, or throws `code` naming `what`.
 inline std::uint64_t json_uint(const json_value* v, const std::string& what, errc code, const std::string& source) {
-  std::uint64_t out = 0;
   if (v == nullptr || v->type != json_value::kind::number)
     throw error(code, source + ": " + what + " is missing or not a number");
-  const auto r = std::from_chars(v->text.data(), v->text.data() + v->text.size(), out);
-  if (r.ec != std::errc() || r.ptr != v->text.data() + v->text.size())
-    throw error(code, source + ": " + what + " = " + v->text + " is not a non-negative integer");
+  std::uint64_t out = 0;
+  bool ok = !v->text.empty();
+  for (std::size_t i = 0; ok && i < v->text.size(); ++i) {
+    const char c = v->text[i];
+    const auto d = static_cast<std::uint64_t>(c - '0');
+    ok = c >= '0' && c <= '9' && out <= (UINT64_MAX - d) / 10;
+    out = out * 10 + (ok ? d : 0);
+  }
+  if (!ok) throw error(code, source + ": " + what + " = " + v->text + " is not a non-negative integer below 2^64");
   return out;
 }
 
+/// `s` as the inside of a JSON string: '"', '\\' and control characters
+/// escaped, every other byte as it is (the reader gives `s` back).
 inline std::string json_escape(std::string_view s) {
   std::string out;
   for (char c : s) {
@@ -226,6 +349,29 @@ inline std::string json_escape(std::string_view s) {
     }
   }
   return out;
+}
+
+/// Compact JSON text of `v` (members in their order, numbers as read):
+/// json_reader gives back an equal value.
+inline std::string json_write(const json_value& v) {
+  switch (v.type) {
+    case json_value::kind::null: return "null";
+    case json_value::kind::boolean: return v.boolean ? "true" : "false";
+    case json_value::kind::number: return v.text;
+    case json_value::kind::string: return "\"" + json_escape(v.text) + "\"";
+    case json_value::kind::array: {
+      std::string out = "[";
+      for (std::size_t i = 0; i < v.items.size(); ++i) out += (i ? "," : "") + json_write(v.items[i]);
+      return out + "]";
+    }
+    case json_value::kind::object: {
+      std::string out = "{";
+      for (std::size_t i = 0; i < v.members.size(); ++i)
+        out += (i ? ",\"" : "\"") + json_escape(v.members[i].key) + "\":" + json_write(v.members[i].value);
+      return out + "}";
+    }
+  }
+  return "null";
 }
 
 }  // namespace detail

@@ -169,3 +169,44 @@ TEST_CASE("unigram model estimates counts; uniform model is flat", "[model]") {
   REQUIRE(u.predict()[1] == 16);
   REQUIRE(code_of([] { eqinfo::uniform_model bad(30); }) == errc::invalid_settings);
 }
+
+TEST_CASE("integer quantize_cdf equals the 128-bit floor division on both sides of its double fast path",
+          "[model][quantize]") {
+  // The reference: every share is floor(w * spare / total) in 128 bits.
+  const auto reference = [](const std::array<std::uint64_t, 256>& w, unsigned precision) {
+    using u128 = eqinfo::detail::uint128;
+    u128 total = 0;
+    std::size_t heaviest = 0;
+    for (std::size_t i = 0; i < 256; ++i) {
+      total += w[i];
+      if (w[i] > w[heaviest]) heaviest = i;
+    }
+    const std::uint64_t full = std::uint64_t{1} << precision, spare = full - 256;
+    std::array<std::uint64_t, 256> counts;
+    std::uint64_t used = 0;
+    for (std::size_t i = 0; i < 256; ++i) {
+      counts[i] = 1 + (total == 0 ? spare / 256 : static_cast<std::uint64_t>(u128{w[i]} * spare / total));
+      used += counts[i];
+    }
+    counts[heaviest] += full - used;
+    eqinfo::cdf_table cdf{};
+    for (std::size_t i = 0; i < 256; ++i) cdf[i + 1] = static_cast<std::uint32_t>(cdf[i] + counts[i]);
+    return cdf;
+  };
+  std::mt19937_64 rng(2026);
+  // Weight scales: M1's (<= 2^24), around the 2^53 limit of the fast path, and far above it.
+  for (unsigned bits : {1u, 8u, 24u, 29u, 30u, 31u, 36u, 45u, 63u}) {
+    for (unsigned precision : {8u, 12u, 16u, 20u, 24u}) {
+      for (int round = 0; round < 200; ++round) {
+        std::array<std::uint64_t, 256> w{};
+        const std::uint64_t mask = bits == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << bits) - 1;
+        for (auto& x : w) x = (round % 4 == 0 && rng() % 3 == 0) ? 0 : rng() & mask;
+        if (round % 7 == 0) w[rng() % 256] = mask;  // one heavy byte
+        eqinfo::cdf_table got{};
+        eqinfo::quantize_cdf(std::span<const std::uint64_t, 256>(w), precision, got);
+        INFO("weights < 2^" << bits << ", P=" << precision << ", round " << round);
+        REQUIRE(got == reference(w, precision));
+      }
+    }
+  }
+}

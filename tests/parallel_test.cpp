@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // eqinfo/parallel.hpp: encode_many, decode_many and decode_windows_parallel
 // give exactly the serial tokens, bytes and errors for any thread count.
+#include "m1_support.hpp"
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
@@ -61,16 +62,7 @@ std::vector<std::span<const std::uint8_t>> spans_of(const std::vector<std::vecto
 /// A tiny random M1 (fast enough for the unit tests); context 64 so that
 /// plain AC crosses block boundaries.
 std::shared_ptr<const eqinfo::transformer_weights> tiny_m1() {
-  static const auto weights = [] {
-    eqinfo::transformer_config c;
-    c.layers = 1;
-    c.d_model = 16;
-    c.heads = 2;
-    c.head_dim = 8;
-    c.d_ff = 32;
-    c.context = 64;
-    return std::make_shared<const eqinfo::transformer_weights>(eqinfo::transformer_weights::random(c, 7));
-  }();
+  static const auto weights = eqinfo_test::tiny_m1(7, 64);
   return weights;
 }
 

@@ -126,6 +126,9 @@ constexpr const char* settings_help =
                           different -P requantises the model's byte counts)
   --rule RULE             equal-info window rule: delay or greedy-exact
                           (default: %DEF_RULE%)
+  --segment-bytes S       equal-info codes the input in independent segments
+                          of S bytes, so one input uses every thread and lane;
+                          0: one segment (default: %DEF_S%)
   --model FILE            model file: a unigram model from 'eqinfo
                           train-unigram', or an M1 model (safetensors, from
                           training/ or 'eqinfo m1-random'; its self-tests run
@@ -154,11 +157,9 @@ options:
   --verify                decode the result in memory and compare it with the
                           input; prints "verified: N bytes round-trip" or
                           fails with exit code 1 (and writes nothing)
-  --threads N             threads for --verify's equal-info decoding (0: all
-                          cores; default 1). Encoding one input is one stream
-                          and stays on one thread (the window cuts depend on
-                          the bytes before them); use 'stats --threads' or
-                          eqinfo::encode_many for many examples
+  --threads N             threads for equal-info encoding (its segments,
+                          --segment-bytes) and --verify's decoding (0: all
+                          cores; default 1); the tokens never depend on it
   --progress              show progress on stderr: bytes, percent, MB/s, ETA
                           (automatic above 4 MiB)
   -h, --help              show this help
@@ -445,6 +446,7 @@ std::string help_text(const std::string& command) {
   const std::pair<std::string_view, std::string> fields[] = {
       {"%SETTINGS%", settings_help},
       {"%DEF_B%", std::to_string(defaults.window_bits)},
+      {"%DEF_S%", std::to_string(defaults.segment_bytes)},
       {"%DEF_N%", std::to_string(defaults.token_bits)},
       {"%DEF_P%", std::to_string(defaults.precision_bits)},
       {"%DEF_RULE%", defaults.rule == eqinfo::window_rule::delay ? "delay" : "greedy-exact"},
@@ -474,13 +476,35 @@ struct option_spec {
 };
 
 constexpr option_spec all_options[] = {
-    {"method", 0, true},         {"window-bits", 'b', true}, {"token-bits", 'N', true},  {"precision", 'P', true},
-    {"rule", 0, true},           {"model", 0, true},         {"format", 0, true},        {"output", 'o', true},
-    {"bytes", 0, true},          {"verify", 0, false},       {"bare", 0, false},         {"all", 0, false},
-    {"progress", 0, false},      {"help", 'h', false},       {"threads", 0, true},       {"input", 0, true},
-    {"layers", 0, true},         {"d-model", 0, true},       {"heads", 0, true},         {"head-dim", 0, true},
-    {"d-ff", 0, true},           {"context", 0, true},       {"seed", 0, true},          {"out", 0, true},
-    {"text-field", 0, true},     {"separator", 0, true},     {"example-bytes", 0, true}, {"keep-documents", 0, false},
+    {"method", 0, true},
+    {"window-bits", 'b', true},
+    {"token-bits", 'N', true},
+    {"precision", 'P', true},
+    {"rule", 0, true},
+    {"segment-bytes", 0, true},
+    {"model", 0, true},
+    {"format", 0, true},
+    {"output", 'o', true},
+    {"bytes", 0, true},
+    {"verify", 0, false},
+    {"bare", 0, false},
+    {"all", 0, false},
+    {"progress", 0, false},
+    {"help", 'h', false},
+    {"threads", 0, true},
+    {"input", 0, true},
+    {"layers", 0, true},
+    {"d-model", 0, true},
+    {"heads", 0, true},
+    {"head-dim", 0, true},
+    {"d-ff", 0, true},
+    {"context", 0, true},
+    {"seed", 0, true},
+    {"out", 0, true},
+    {"text-field", 0, true},
+    {"separator", 0, true},
+    {"example-bytes", 0, true},
+    {"keep-documents", 0, false},
     {"shard-examples", 0, true},
 };
 
@@ -769,7 +793,8 @@ std::string settings_options(const eqinfo::settings& s, bool unigram) {
   if (s.kind == eqinfo::method::bytes) return out;
   if (s.kind == eqinfo::method::equal_info_ac) out += " -b " + std::to_string(s.window_bits);
   out += " -N " + std::to_string(s.token_bits) + " -P " + std::to_string(s.precision_bits);
-  if (s.kind == eqinfo::method::equal_info_ac) out += " --rule " + rule_name(s.rule);
+  if (s.kind == eqinfo::method::equal_info_ac)
+    out += " --rule " + rule_name(s.rule) + " --segment-bytes " + std::to_string(s.segment_bytes);
   return out;
 }
 
@@ -778,7 +803,8 @@ std::string describe(const eqinfo::settings& s, const std::string& model) {
   if (s.kind == eqinfo::method::bytes) return out + " N=8";
   if (s.kind == eqinfo::method::equal_info_ac) out += " b=" + std::to_string(s.window_bits);
   out += " N=" + std::to_string(s.token_bits) + " P=" + std::to_string(s.precision_bits);
-  if (s.kind == eqinfo::method::equal_info_ac) out += " rule=" + rule_name(s.rule);
+  if (s.kind == eqinfo::method::equal_info_ac)
+    out += " rule=" + rule_name(s.rule) + " S=" + std::to_string(s.segment_bytes);
   return out + " model=" + model;
 }
 
@@ -881,11 +907,14 @@ chosen settings_from_args(const std::string& command, const parsed_args& a, cons
         parse_number(command, "--precision", *v, eqinfo::min_precision_bits, eqinfo::max_precision_bits));
   else if (model.unigram)
     s.precision_bits = model.unigram->precision_bits();
+  if (auto v = a.get("segment-bytes"))
+    s.segment_bytes = parse_number(command, "--segment-bytes", *v, 0, std::uint64_t{1} << 48);
   if (auto r = a.get("rule")) {
     const auto rule = eqinfo::parse_window_rule(*r);
     if (!rule) usage(command, "unknown window rule '" + *r + "' (use greedy-exact or delay)");
     s.rule = *rule;
   }
+  if (s.kind != eqinfo::method::equal_info_ac) s.segment_bytes = 0;  // segments are equal-info's alone
   if (s.kind == eqinfo::method::bytes) {
     if (a.has("token-bits") && s.token_bits != 8) usage(command, "--method bytes always uses 8-bit tokens (-N 8)");
     s.token_bits = 8;
@@ -894,8 +923,8 @@ chosen settings_from_args(const std::string& command, const parsed_args& a, cons
     s.rule = eqinfo::window_rule::greedy_exact;
   }
   if (!quiet_notes && !a.has("all")) {
-    if (s.kind != eqinfo::method::equal_info_ac && (a.has("window-bits") || a.has("rule")))
-      note("--window-bits and --rule apply only to --method equal-info; ignored");
+    if (s.kind != eqinfo::method::equal_info_ac && (a.has("window-bits") || a.has("rule") || a.has("segment-bytes")))
+      note("--window-bits, --rule and --segment-bytes apply only to --method equal-info; ignored");
     if (s.kind == eqinfo::method::bytes && (a.has("precision") || a.has("model")))
       note("--method bytes uses no model; --precision and --model are ignored");
   }
@@ -980,8 +1009,8 @@ bytes_t decode_tokens(Tokenizer& tok, std::span<const eqinfo::token_t> tokens, s
 int cmd_encode(std::span<const std::string> args) {
   const std::string cmd = "encode";
   const parsed_args a = parse_args(cmd, args,
-                                   {"method", "window-bits", "token-bits", "precision", "rule", "model", "format",
-                                    "output", "verify", "progress", "threads"});
+                                   {"method", "window-bits", "token-bits", "precision", "rule", "segment-bytes",
+                                    "model", "format", "output", "verify", "progress", "threads"});
   if (a.has("help")) {
     std::fputs(help_text(cmd).c_str(), stdout);
     return 0;
@@ -1004,7 +1033,10 @@ int cmd_encode(std::span<const std::string> args) {
   std::size_t token_count = 0;
   with_tokenizer(s, model, [&](auto& tok, const char* model_name) {
     progress_report progress(a.has("progress"), "encoding", "encoded", display_name(in_path), input.size());
-    eqinfo::encoded e = progress.watch(tok, [&] { return tok.encode(std::span<const std::uint8_t>(input)); });
+    eqinfo::encoded e = progress.watch(tok, [&] {
+      const std::span<const std::uint8_t> bytes(input);
+      return threads != 1 ? eqinfo::encode_parallel(tok, bytes, threads) : tok.encode(bytes);
+    });
     token_count = e.tokens.size();
     progress.finish(std::to_string(token_count) + " tokens");
     switch (format) {
@@ -1063,8 +1095,8 @@ int cmd_encode(std::span<const std::string> args) {
 int cmd_decode(std::span<const std::string> args) {
   const std::string cmd = "decode";
   const parsed_args a = parse_args(cmd, args,
-                                   {"method", "window-bits", "token-bits", "precision", "rule", "model", "format",
-                                    "output", "bytes", "bare", "progress", "threads"});
+                                   {"method", "window-bits", "token-bits", "precision", "rule", "segment-bytes",
+                                    "model", "format", "output", "bytes", "bare", "progress", "threads"});
   if (a.has("help")) {
     std::fputs(help_text(cmd).c_str(), stdout);
     return 0;
@@ -1105,7 +1137,8 @@ int cmd_decode(std::span<const std::string> args) {
     // The file's settings, overridden by any given explicitly (which
     // check_token_file then compares with the file's).
     eqinfo::settings s = file.config;
-    if (a.has("method") || a.has("window-bits") || a.has("token-bits") || a.has("precision") || a.has("rule")) {
+    if (a.has("method") || a.has("window-bits") || a.has("token-bits") || a.has("precision") || a.has("rule") ||
+        a.has("segment-bytes")) {
       parsed_args merged = a;
       if (!a.has("method"))
         merged.values["method"] = file.config.kind == eqinfo::method::bytes ? "bytes"
@@ -1115,6 +1148,7 @@ int cmd_decode(std::span<const std::string> args) {
       if (!a.has("token-bits")) merged.values["token-bits"] = std::to_string(file.config.token_bits);
       if (!a.has("precision")) merged.values["precision"] = std::to_string(file.config.precision_bits);
       if (!a.has("rule")) merged.values["rule"] = rule_name(file.config.rule);
+      if (!a.has("segment-bytes")) merged.values["segment-bytes"] = std::to_string(file.config.segment_bytes);
       if (merged.get("method") == "static-ac" && !model.unigram)
         usage(cmd, model.m1 ? "--method static-ac needs a unigram model; with an M1 model use --method ac"
                             : "--method static-ac needs a unigram model: --model FILE");
@@ -1228,8 +1262,9 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 
 int cmd_stats(std::span<const std::string> args) {
   const std::string cmd = "stats";
-  const parsed_args a = parse_args(
-      cmd, args, {"method", "window-bits", "token-bits", "precision", "rule", "model", "all", "progress", "threads"});
+  const parsed_args a = parse_args(cmd, args,
+                                   {"method", "window-bits", "token-bits", "precision", "rule", "segment-bytes",
+                                    "model", "all", "progress", "threads"});
   if (a.has("help")) {
     std::fputs(help_text(cmd).c_str(), stdout);
     return 0;
@@ -1428,10 +1463,10 @@ eqinfo::tool::shard_hooks hooks_for(progress_report& progress) {
 
 int cmd_shard(std::span<const std::string> args) {
   const std::string cmd = "shard";
-  const parsed_args a =
-      parse_args(cmd, args,
-                 {"method", "window-bits", "token-bits", "precision", "rule", "model", "format", "out", "threads",
-                  "progress", "text-field", "separator", "example-bytes", "keep-documents", "shard-examples"});
+  const parsed_args a = parse_args(
+      cmd, args,
+      {"method", "window-bits", "token-bits", "precision", "rule", "segment-bytes", "model", "format", "out", "threads",
+       "progress", "text-field", "separator", "example-bytes", "keep-documents", "shard-examples"});
   if (a.has("help")) {
     std::fputs(help_text(cmd).c_str(), stdout);
     return 0;
@@ -1509,10 +1544,10 @@ int cmd_verify(std::span<const std::string> args) {
   const std::string dir = a.positional[0];
   const unsigned threads = a.has("threads") ? parse_threads(cmd, a) : 0;
   const eqinfo::shard_manifest m = eqinfo::load_shard_manifest(dir);
-  if (m.stream_format != EQINFO_STREAM_FORMAT)
+  if (m.stream_format < 1 || m.stream_format > EQINFO_STREAM_FORMAT)
     throw eqinfo::error(eqinfo::errc::unsupported_version,
                         dir + "/manifest.json: token stream format " + std::to_string(m.stream_format) +
-                            "; this build writes and reads format " + std::to_string(EQINFO_STREAM_FORMAT));
+                            "; this build reads formats 1 to " + std::to_string(EQINFO_STREAM_FORMAT));
   parsed_args for_model;
   if (auto path = a.get("model")) {
     for_model.values["model"] = *path;

@@ -79,11 +79,14 @@ class bit_vector {
     if (used == 0) {
       words_.push_back(bits << (64 - count));
     } else {
+      // The partial last word is words_[size_ / 64] (indexed, not back():
+      // GCC 12 cannot see that used != 0 implies a word and warns).
       const unsigned room = 64 - used;
+      std::uint64_t& last = words_[size_ >> 6];
       if (count <= room) {
-        words_.back() |= bits << (room - count);
+        last |= bits << (room - count);
       } else {
-        words_.back() |= bits >> (count - room);
+        last |= bits >> (count - room);
         words_.push_back(bits << (64 - (count - room)));
       }
     }

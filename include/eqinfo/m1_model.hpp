@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <span>
 #include <vector>
@@ -46,6 +47,7 @@ class m1_model {
     if (!pending_.empty()) {
       logits_.resize(256);
       detail::m1::forward(*w_, cache_, pending_, 1, ws_, logits_.data());
+      positions_ += pending_.size();
       pending_.clear();
       probabilities_.resize(256);
       detail::m1::logits_to_cdf(logits_.data(), precision_, cdf_, probabilities_.data());
@@ -80,6 +82,7 @@ class m1_model {
       for (std::size_t k = i; k + 1 < i + m; ++k) inputs_.push_back(bytes[k]);
       logits_.resize(m * 256);
       detail::m1::forward(*w_, cache_, inputs_, m, ws_, logits_.data());
+      positions_ += inputs_.size();
       probabilities_.resize(256);
       for (std::size_t k = 0; k < m; ++k)
         detail::m1::logits_to_cdf(logits_.data() + k * 256, precision_, out[i + k], probabilities_.data());
@@ -98,6 +101,11 @@ class m1_model {
   /// The unquantised probabilities behind the last predict() (tests, studies).
   std::span<const float> last_probabilities() const noexcept { return probabilities_; }
 
+  /// Positions run through the network by this copy (its cost; tests count it).
+  std::uint64_t positions() const noexcept { return positions_; }
+
+  class lane_set;
+
  private:
   std::shared_ptr<const transformer_weights> w_;
   detail::m1::kv_cache cache_;
@@ -109,9 +117,117 @@ class m1_model {
   cdf_table cdf_{};
   unsigned precision_;
   std::uint32_t fingerprint_;
+  std::uint64_t positions_ = 0;
+};
+
+/// Many M1 contexts advanced together (has_lane_set): each evaluate() runs
+/// one new position of every waiting lane in a single forward_batch, so the
+/// linear layers see one row per lane instead of one row per call. A lane is
+/// exactly an m1_model copy: same blocks of `context` positions, same bits.
+///
+/// A fresh context costs nothing: BOS's CDF and its cached keys and values
+/// are the same for every window, so they are computed once here and copied
+/// into a lane on restart().
+class m1_model::lane_set {
+ public:
+  explicit lane_set(const m1_model& model) : w_(model.w_), precision_(model.precision_) {
+    detail::m1::check_fp_environment();
+    const transformer_config& c = w_->config;
+    bos_.allocate(c);
+    const int bos = 256;
+    logits_.resize(256);
+    detail::m1::forward(*w_, bos_, std::span<const int>(&bos, 1), 1, ws_, logits_.data());
+    probabilities_.resize(256);
+    detail::m1::logits_to_cdf(logits_.data(), precision_, bos_cdf_, probabilities_.data());
+  }
+
+  void resize(std::size_t n) {
+    while (lanes_.size() < n) {
+      lanes_.emplace_back();
+      lanes_.back().cache.allocate(w_->config);
+      restart(lanes_.size() - 1);
+    }
+  }
+
+  void restart(std::size_t i) {
+    const transformer_config& c = w_->config;
+    lane& l = lanes_[i];
+    const std::size_t a = c.attention_width();
+    for (std::size_t layer = 0; layer < c.layers; ++layer) {  // position 0 of every layer: BOS
+      const std::size_t rows = layer * c.context * a, scales = layer * c.context * c.heads;
+      std::copy_n(bos_.keys.data() + rows, a, l.cache.keys.data() + rows);
+      std::copy_n(bos_.values.data() + rows, a, l.cache.values.data() + rows);
+      std::copy_n(bos_.key_scales.data() + scales, c.heads, l.cache.key_scales.data() + scales);
+      std::copy_n(bos_.value_scales.data() + scales, c.heads, l.cache.value_scales.data() + scales);
+    }
+    l.cache.length = 1;
+    l.block_bytes = 0;
+    l.state = lane::fresh;
+  }
+
+  void append(std::size_t i, std::uint8_t byte) {
+    lane& l = lanes_[i];
+    if (l.state == lane::waiting) evaluate();     // two appends without a CDF in between: run the first now
+    if (++l.block_bytes == w_->config.context) {  // block full: the next byte starts a new one (m1_model::update)
+      restart(i);
+      return;
+    }
+    l.input = byte;
+    l.state = lane::waiting;
+    waiting_.push_back(i);
+  }
+
+  bool ready(std::size_t i) const noexcept { return lanes_[i].state != lane::waiting; }
+
+  void evaluate() {
+    if (waiting_.empty()) return;
+    calls_.clear();
+    logits_.resize(waiting_.size() * 256);
+    for (std::size_t k = 0; k < waiting_.size(); ++k) {
+      lane& l = lanes_[waiting_[k]];
+      calls_.push_back({&l.cache, std::span<const int>(&l.input, 1), 1, logits_.data() + k * 256});
+    }
+    detail::m1::forward_batch(*w_, calls_, ws_);
+    for (std::size_t k = 0; k < waiting_.size(); ++k) {
+      lane& l = lanes_[waiting_[k]];
+      detail::m1::logits_to_cdf(logits_.data() + k * 256, precision_, l.cdf, probabilities_.data());
+      l.state = lane::computed;
+    }
+    positions_ += waiting_.size();
+    waiting_.clear();
+  }
+
+  const cdf_table& cdf(std::size_t i) const noexcept {
+    const lane& l = lanes_[i];
+    return l.state == lane::fresh ? bos_cdf_ : l.cdf;
+  }
+
+  /// Positions run through the network (BOS once, then one per append()).
+  std::uint64_t positions() const noexcept { return positions_; }
+
+ private:
+  struct lane {
+    enum status : std::uint8_t { fresh, waiting, computed };
+    detail::m1::kv_cache cache;
+    cdf_table cdf{};
+    std::size_t block_bytes = 0;
+    int input = 0;
+    status state = fresh;
+  };
+  std::shared_ptr<const transformer_weights> w_;
+  unsigned precision_;
+  detail::m1::kv_cache bos_;
+  cdf_table bos_cdf_{};
+  std::deque<lane> lanes_;  // stable addresses: calls_ point into them
+  std::vector<std::size_t> waiting_;
+  std::vector<detail::m1::sequence_call> calls_;
+  detail::m1::workspace ws_;
+  std::vector<float> logits_, probabilities_;
+  std::uint64_t positions_ = 1;
 };
 
 static_assert(batched_byte_model<m1_model>);
+static_assert(has_lane_set<m1_model>);
 
 }  // namespace v1
 }  // namespace eqinfo

@@ -52,6 +52,34 @@ concept batched_byte_model = byte_model<M> &&
   m.predict_run(bytes, out);
 };
 
+/// Optional hook for models that are faster on many contexts at once (M1
+/// stacks their rows into one int8 product per weight matrix): a nested type
+/// `M::lane_set`, built from the model, holding independent contexts
+/// ("lanes") that the window coder advances in lockstep.
+///
+///   lane_set(const M&)    lanes share the model's (read-only) parameters
+///   l.resize(n)           at least n lanes (never shrinks)
+///   l.restart(i)          lane i forgets its context (reset())
+///   l.append(i, byte)     appends `byte` to lane i's context (update())
+///   l.ready(i)            whether cdf(i) is available without evaluate()
+///   l.evaluate()          computes the CDFs of every lane that is not ready
+///   l.cdf(i)              CDF of lane i's next byte; valid until lane i changes
+///
+/// Each lane must give exactly the CDFs that reset/update/predict on a copy
+/// of the model give, bit for bit, whatever the other lanes hold and however
+/// many are evaluated together: the tokens may not depend on the batch.
+template <class M>
+concept has_lane_set = byte_model<M> &&
+    requires(const M& model, typename M::lane_set& l, std::size_t i, std::uint8_t byte) {
+  requires std::constructible_from<typename M::lane_set, const M&>;
+  l.resize(i);
+  l.restart(i);
+  l.append(i, byte);
+  { l.ready(i) } -> std::convertible_to<bool>;
+  l.evaluate();
+  { l.cdf(i) } -> std::convertible_to<const cdf_table&>;
+};
+
 /// Optional decoder hook for models whose CDF never changes:
 ///   std::uint8_t m.symbol_of(std::uint32_t target) const
 /// returns the byte s with cdf[s] <= target < cdf[s+1] (a table lookup
@@ -150,11 +178,33 @@ inline void quantize_cdf(std::span<const std::uint64_t, 256> weights, unsigned p
   const std::uint64_t spare = full - 256;
   std::array<std::uint64_t, 256> counts;
   std::uint64_t used = 0;
-  for (std::size_t i = 0; i < 256; ++i) {
-    const std::uint64_t share =
-        total == 0 ? spare / 256 : static_cast<std::uint64_t>(static_cast<detail::uint128>(weights[i]) * spare / total);
-    counts[i] = 1 + share;
-    used += counts[i];
+  // floor(w * spare / total). When every product and the total are below
+  // 2^53 (M1: w <= 2^24, so always) they are exact doubles: a double
+  // quotient is then within 1 of the true one, and the integer corrections
+  // below make it exactly the floor -- the same integers as the 128-bit
+  // division, without its cost (256 of them per CDF).
+  const std::uint64_t heaviest_weight = weights[heaviest];
+  const bool exact_in_double = total != 0 && total < (detail::uint128{1} << 53) &&
+                               static_cast<detail::uint128>(heaviest_weight) * spare < (detail::uint128{1} << 53);
+  if (exact_in_double) {
+    const auto divisor = static_cast<std::uint64_t>(total);
+    const double inverse = 1.0 / static_cast<double>(divisor);
+    for (std::size_t i = 0; i < 256; ++i) {
+      const std::uint64_t product = weights[i] * spare;
+      auto share = static_cast<std::uint64_t>(static_cast<double>(product) * inverse);
+      while (share * divisor > product) --share;
+      while ((share + 1) * divisor <= product) ++share;
+      counts[i] = 1 + share;
+      used += counts[i];
+    }
+  } else {
+    for (std::size_t i = 0; i < 256; ++i) {
+      const std::uint64_t share =
+          total == 0 ? spare / 256
+                     : static_cast<std::uint64_t>(static_cast<detail::uint128>(weights[i]) * spare / total);
+      counts[i] = 1 + share;
+      used += counts[i];
+    }
   }
   counts[heaviest] += full - used;  // 0 <= full - used <= 256
   out[0] = 0;

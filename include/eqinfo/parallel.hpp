@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -112,20 +113,103 @@ std::vector<Result> for_each_item(std::size_t n, unsigned threads, State& states
   return out;
 }
 
+/// Engines for the workers: one per thread, made on first use.
+template <class Model>
+class engines {
+ public:
+  explicit engines(const tokenizer<Model>& prototype) : local_([&] { return std::make_unique<worker>(prototype); }) {}
+  window_engine<Model>& local() { return local_.local()->engine; }
+
+ private:
+  struct worker {
+    explicit worker(const tokenizer<Model>& prototype)
+        : model(prototype.model()), engine(model, prototype.config(), prototype.lanes()) {}
+    Model model;
+    window_engine<Model> engine;
+  };
+  tbb::enumerable_thread_specific<std::unique_ptr<worker>> local_;
+};
+
+/// Blocks of consecutive jobs for the threads: every thread gets work, a
+/// block fills the lanes where there are enough jobs (its lanes drain at its
+/// end), and there are several blocks per thread to balance.
+inline std::size_t jobs_per_block(std::size_t jobs, std::size_t lanes, unsigned threads) {
+  const std::size_t concurrency =
+      threads != 0 ? threads : static_cast<std::size_t>(std::max(1, tbb::this_task_arena::max_concurrency()));
+  const std::size_t per_thread = (jobs + concurrency - 1) / concurrency;
+  if (per_thread <= lanes) return std::max<std::size_t>(1, per_thread);
+  return std::clamp<std::size_t>((jobs + 4 * concurrency - 1) / (4 * concurrency), lanes, 8 * lanes);
+}
+
+/// Encodes `jobs` on the threads, block by block; the first failing block's
+/// error (in order) is rethrown.
+template <class Model>
+void encode_jobs(const tokenizer<Model>& prototype, std::span<encode_job> jobs, unsigned threads) {
+  if (jobs.empty()) return;
+  engines<Model> local(prototype);
+  const std::size_t per = std::max<std::size_t>(1, jobs_per_block(jobs.size(), prototype.lanes(), threads));
+  const std::size_t blocks = (jobs.size() + per - 1) / per;
+  std::vector<std::exception_ptr> errors(blocks);
+  run_in_arena(threads, [&] {
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, blocks, 1), [&](const tbb::blocked_range<std::size_t>& r) {
+      for (std::size_t block = r.begin(); block != r.end(); ++block) {
+        try {
+          local.local().encode(jobs.subspan(block * per, std::min(per, jobs.size() - block * per)));
+        } catch (...) {
+          errors[block] = std::current_exception();
+        }
+      }
+    });
+  });
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
 }  // namespace parallel
 }  // namespace detail
 
 /// Encodes each example on its own, in parallel: out[i] is exactly
-/// `tokenizer(prototype).encode(examples[i])`, for any `threads`.
+/// `tokenizer(prototype).encode(examples[i])`, for any `threads` and lanes.
 /// threads == 0: TBB's default (all cores, or the enclosing arena's limit);
 /// otherwise a tbb::task_arena of that many threads (more than the cores is
 /// allowed: see detail::parallel::run_in_arena).
+///
+/// EqualInfoAC: every segment of every example is one job; each thread
+/// advances up to prototype.lanes() jobs in lockstep (one batched model call
+/// per step when the model has a lane_set, as M1 does).
 template <class Model>
 std::vector<encoded> encode_many(const tokenizer<Model>& prototype,
                                  std::span<const std::span<const std::uint8_t>> examples, unsigned threads = 0) {
-  tbb::enumerable_thread_specific<tokenizer<Model>> local([&] { return detail::parallel::worker_copy(prototype); });
-  return detail::parallel::for_each_item<encoded>(
-      examples.size(), threads, local, [&](tokenizer<Model>& tok, std::size_t i) { return tok.encode(examples[i]); });
+  const settings& s = prototype.config();
+  if (s.kind != method::equal_info_ac) {
+    tbb::enumerable_thread_specific<tokenizer<Model>> local([&] { return detail::parallel::worker_copy(prototype); });
+    return detail::parallel::for_each_item<encoded>(
+        examples.size(), threads, local, [&](tokenizer<Model>& tok, std::size_t i) { return tok.encode(examples[i]); });
+  }
+  std::vector<detail::encode_job> jobs;
+  std::vector<std::size_t> first_job(examples.size() + 1, 0);
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    auto segments = detail::segment_jobs(examples[i], s);
+    first_job[i] = jobs.size();
+    for (auto& job : segments) jobs.push_back(std::move(job));
+  }
+  first_job[examples.size()] = jobs.size();
+  detail::parallel::encode_jobs(prototype, jobs, threads);
+  std::vector<encoded> out(examples.size());
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    out[i].byte_count = examples[i].size();
+    out[i].tokens = pack_tokens(
+        detail::concatenate(std::span(jobs).subspan(first_job[i], first_job[i + 1] - first_job[i])), s.token_bits);
+  }
+  return out;
+}
+
+/// Encodes one input, its segments (settings::segment_bytes) on several
+/// threads: exactly `tokenizer(prototype).encode(bytes)`.
+template <class Model>
+encoded encode_parallel(const tokenizer<Model>& prototype, std::span<const std::uint8_t> bytes, unsigned threads = 0) {
+  const std::span<const std::uint8_t> one[] = {bytes};
+  return std::move(encode_many(prototype, one, threads)[0]);
 }
 
 /// Decodes each encoded example on its own, in parallel: out[i] is exactly
@@ -140,9 +224,10 @@ std::vector<std::vector<std::uint8_t>> decode_many(const tokenizer<Model>& proto
 }
 
 /// Decodes ONE token stream, its equal-info windows in parallel (each window
-/// decodes on its own; the last one, which needs the byte count, after the
-/// others; then the check that the encoder cuts the bytes the same way, also
-/// window by window in parallel). The result, and any error, is exactly what
+/// reads on its own: blocks of windows on the threads, each block's windows
+/// in lockstep lanes; then, in order, the rule and the checks of the serial
+/// decoder; the final window; and the encoder's re-cuts, again in parallel).
+/// The result, and any error, is exactly what
 /// `tokenizer(prototype).decode(tokens, *byte_count)` gives -- or, without a
 /// byte count, `decode_bare(tokens)`. For methods other than EqualInfoAC
 /// (one stream, nothing to split) it simply calls those.
@@ -154,7 +239,7 @@ std::vector<std::uint8_t> decode_windows_parallel(const tokenizer<Model>& protot
     tokenizer<Model> tok = detail::parallel::worker_copy(prototype);
     return byte_count ? tok.decode(tokens, *byte_count) : tok.decode_bare(tokens);
   }
-  // The checks of tokenizer::decode and decode_equal_info, in their order.
+  // The checks of tokenizer::decode and decode_windows, in their order.
   if (tokens.size() % s.tokens_per_window() != 0)
     throw error(errc::truncated_tokens, std::to_string(tokens.size()) + " tokens is not a whole number of " +
                                             std::to_string(s.tokens_per_window()) + "-token windows");
@@ -165,107 +250,41 @@ std::vector<std::uint8_t> decode_windows_parallel(const tokenizer<Model>& protot
   if (byte_count && (windows == 0) != (*byte_count == 0))
     throw error(errc::corrupt_stream,
                 std::to_string(windows) + " windows cannot hold " + std::to_string(*byte_count) + " bytes");
-  const auto where = [&](std::size_t i) { return detail::window_name(i, s); };
-
-  // Every window but the final one (with a byte count), by the rule, in
-  // chunks of consecutive windows. A chunk stops at its first window the
-  // serial decoder would stop at (an error, or unmatched when exact).
-  struct chunk_result {
-    std::vector<std::uint8_t> bytes;
-    std::vector<std::size_t> ends;  // ends[k]: end of window k's bytes in `bytes`
-    std::vector<bool> matched;
-    std::exception_ptr error;  // thrown by window ends.size() (the one after the last decoded)
-  };
   const std::size_t ruled = byte_count && windows > 0 ? windows - 1 : windows;
-  const std::size_t per_chunk = detail::parallel::grain_for(ruled, threads);
-  const std::size_t chunks = (ruled + per_chunk - 1) / per_chunk;
-  std::vector<chunk_result> results(chunks);
-  tbb::enumerable_thread_specific<Model> models([&] { return Model(prototype.model()); });
+  detail::parallel::engines<Model> local(prototype);
+  std::vector<int> next_first;
+  if (byte_count) next_first = local.local().first_bytes(bits, windows);
+
+  const std::size_t per = std::max<std::size_t>(1, detail::parallel::jobs_per_block(ruled, prototype.lanes(), threads));
+  const std::size_t blocks = (ruled + per - 1) / per;
+  std::vector<detail::window_reads> reads(blocks);
+  std::vector<std::exception_ptr> errors(blocks);
   detail::parallel::run_in_arena(threads, [&] {
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks, 1), [&](const tbb::blocked_range<std::size_t>& range) {
-      Model& model = models.local();
-      bit_vector window;
-      for (std::size_t c = range.begin(); c != range.end(); ++c) {
-        chunk_result& r = results[c];
-        const std::size_t first = c * per_chunk, last = std::min(ruled, first + per_chunk);
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, blocks, 1), [&](const tbb::blocked_range<std::size_t>& r) {
+      for (std::size_t block = r.begin(); block != r.end(); ++block) {
         try {
-          for (std::size_t i = first; i < last; ++i) {
-            window.clear();
-            window.append_range(bits, i * b, (i + 1) * b);
-            const auto decoded = detail::decode_window(model, window, s, r.bytes);
-            r.ends.push_back(r.bytes.size());
-            r.matched.push_back(decoded.matched);
-            if (byte_count && !decoded.matched) break;
-          }
+          local.local().read(bits, block * per, std::min(ruled, (block + 1) * per), next_first, reads[block]);
         } catch (...) {
-          r.error = std::current_exception();
+          errors[block] = std::current_exception();
         }
       }
     });
   });
-
-  // In order: the serial decoder's checks, then the final window.
-  std::vector<std::uint8_t> out;
-  std::size_t total = 0;
-  for (const auto& r : results) total += r.bytes.size();
-  if (byte_count) total = static_cast<std::size_t>(std::min<std::uint64_t>(total, *byte_count));
-  out.reserve(total);
-  std::size_t i = 0;
-  for (const auto& r : results) {
-    std::size_t begin = 0;
-    for (std::size_t k = 0; k < r.ends.size(); ++k, ++i) {
-      out.insert(out.end(), r.bytes.begin() + static_cast<std::ptrdiff_t>(begin),
-                 r.bytes.begin() + static_cast<std::ptrdiff_t>(r.ends[k]));
-      begin = r.ends[k];
-      if (byte_count) {
-        if (!r.matched[k])
-          throw error(errc::corrupt_stream, where(i) + ": no prefix of the decoded bytes has this window as its code");
-        if (out.size() >= *byte_count)
-          throw error(errc::corrupt_stream,
-                      where(i) + ": the windows hold more than " + std::to_string(*byte_count) + " bytes");
-      }
-    }
-    if (r.error) std::rethrow_exception(r.error);
-  }
-  if (!byte_count || windows == 0) return out;
-
-  const std::size_t final_index = windows - 1;
-  bit_vector window;
-  window.append_range(bits, final_index * b, windows * b);
-  Model model(prototype.model());
-  detail::decode_final_window(model, window, *byte_count, out, s, final_index);
-
-  // The encoder's own cuts (detail::check_canonical_cuts), window by window
-  // in parallel; the first window that differs, in order, is reported.
-  std::vector<std::size_t> starts = {0};
-  for (const auto& r : results) {
-    std::size_t begin = 0;  // r.ends are offsets into the chunk's bytes
-    for (std::size_t end : r.ends) {
-      starts.push_back(starts.back() + (end - begin));
-      begin = end;
-    }
-  }
-  starts.push_back(out.size());
-  const std::size_t check_chunks = (windows + per_chunk - 1) / per_chunk;
-  std::vector<std::exception_ptr> check_errors(check_chunks);
-  detail::parallel::run_in_arena(threads, [&] {
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, check_chunks, 1),
-                      [&](const tbb::blocked_range<std::size_t>& range) {
-                        Model& local = models.local();
-                        for (std::size_t c = range.begin(); c != range.end(); ++c) {
-                          try {
-                            detail::check_canonical_cuts(local, std::span<const std::uint8_t>(out),
-                                                         std::span<const std::size_t>(starts), bits, s, c * per_chunk,
-                                                         (c + 1) * per_chunk);
-                          } catch (...) {
-                            check_errors[c] = std::current_exception();
-                          }
-                        }
-                      });
-  });
-  for (const auto& e : check_errors)
+  for (const auto& e : errors)
     if (e) std::rethrow_exception(e);
-  return out;
+  detail::assembled a;
+  detail::assemble(reads, s, byte_count, a);
+  if (!byte_count) return std::move(a.bytes);
+  if (windows == 0) return {};
+  bit_vector window;
+  window.append_range(bits, ruled * b, windows * b);
+  a.starts.push_back(a.bytes.size());
+  detail::decode_final_window(local.local().model(), window, *byte_count, a.bytes, s, ruled);
+  a.starts.push_back(a.bytes.size());
+  std::vector<detail::encode_job> jobs = detail::recut_jobs(a, s, *byte_count);
+  detail::parallel::encode_jobs(prototype, jobs, threads);
+  detail::check_recuts(a, jobs, bits, s);
+  return std::move(a.bytes);
 }
 
 }  // namespace v1

@@ -91,6 +91,12 @@ struct settings {
   unsigned token_bits = 16;      ///< N: bits per token, vocabulary 2^N (bytes: always 8)
   unsigned precision_bits = 16;  ///< P: the model's CDF totals 2^P
   window_rule rule = window_rule::delay;
+  /// S: equal_info_ac codes the input in independent segments of S bytes (the
+  /// last one shorter), each cut into windows on its own, so that one long
+  /// input can use every core and lane; no window crosses a segment end.
+  /// 0: one segment. The default, 64 KiB, costs about half a window per
+  /// segment (docs/format.md has the measured cost in bytes/token).
+  std::uint64_t segment_bytes = 65536;
 
   friend bool operator==(const settings&, const settings&) = default;
 

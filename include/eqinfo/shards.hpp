@@ -338,6 +338,8 @@ inline std::string to_json(const shard_manifest& m) {
   o += ", \"token_bits\": " + std::to_string(s.token_bits);
   if (s.kind != method::bytes) o += ", \"precision_bits\": " + std::to_string(s.precision_bits);
   if (s.kind == method::equal_info_ac) o += ", \"rule\": \"" + std::string(to_string(s.rule)) + "\"";
+  if (s.kind == method::equal_info_ac && m.stream_format >= 2)
+    o += ", \"segment_bytes\": " + std::to_string(s.segment_bytes);
   o += "},\n";
   o += "  \"model\": {\"kind\": " + json_string(m.model_kind) + ", \"path\": " + json_string(m.model_path) +
        ", \"fingerprint\": \"" + hex32(m.model_fingerprint) + "\"},\n";
@@ -426,6 +428,8 @@ inline shard_manifest parse_shard_manifest(std::string_view json, const std::str
       c.rule = window_rule::greedy_exact;
     else
       s.fail("has an unknown rule \"" + rule + "\"");
+    // Stream format 1 (eqinfo 0.2) had no segments.
+    c.segment_bytes = m.stream_format >= 2 ? s.number("segment_bytes") : 0;
   }
   try {
     c.validate();

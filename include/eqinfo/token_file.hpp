@@ -5,9 +5,12 @@
 ///
 /// Layout (little-endian):
 ///   "EQINFOTK" | u32 stream format | u8 method | u8 window rule | u8 token_bits
-///   | u8 precision_bits | u32 window_bits | u32 model fingerprint
-///   | u64 byte count | u64 token count | tokens (1, 2 or 4 bytes each by N)
-///   | u32 CRC-32 of everything before it
+///   | u8 precision_bits | u32 window_bits | u64 segment_bytes (format >= 2)
+///   | u32 model fingerprint | u64 byte count | u64 token count
+///   | tokens (1, 2 or 4 bytes each by N) | u32 CRC-32 of everything before it
+///
+/// Format 1 files (eqinfo 0.2, no segments) are read with segment_bytes 0,
+/// which is what they were coded with.
 
 #include <eqinfo/detail/crc32.hpp>
 #include <eqinfo/detail/le_io.hpp>
@@ -48,6 +51,7 @@ inline std::vector<unsigned char> serialize_token_file(const token_file& f) {
   detail::put_le(out, f.config.token_bits, 1);
   detail::put_le(out, f.config.precision_bits, 1);
   detail::put_le(out, f.config.window_bits, 4);
+  detail::put_le(out, f.config.segment_bytes, 8);
   detail::put_le(out, f.model_fingerprint, 4);
   detail::put_le(out, f.byte_count, 8);
   detail::put_le(out, f.tokens.size(), 8);
@@ -65,15 +69,17 @@ inline token_file parse_token_file(std::span<const unsigned char> data, const st
   if (std::memcmp(magic.data(), "EQINFOTK", 8) != 0)
     throw error(errc::bad_magic, source + ": not an eqinfo token file (magic is not \"EQINFOTK\")");
   const auto format = in.get(4, "stream format");
-  if (format != EQINFO_STREAM_FORMAT)
+  if (format != EQINFO_STREAM_FORMAT && format != 1)
     throw error(errc::unsupported_version, source + ": stream format " + std::to_string(format) +
-                                               ", this build reads format " + std::to_string(EQINFO_STREAM_FORMAT));
+                                               ", this build reads formats 1 to " +
+                                               std::to_string(EQINFO_STREAM_FORMAT));
   token_file f;
   f.config.kind = static_cast<method>(in.get(1, "method"));
   f.config.rule = static_cast<window_rule>(in.get(1, "window rule"));
   f.config.token_bits = static_cast<unsigned>(in.get(1, "token_bits"));
   f.config.precision_bits = static_cast<unsigned>(in.get(1, "precision_bits"));
   f.config.window_bits = static_cast<unsigned>(in.get(4, "window_bits"));
+  f.config.segment_bytes = format >= 2 ? in.get(8, "segment_bytes") : 0;
   f.model_fingerprint = static_cast<std::uint32_t>(in.get(4, "model fingerprint"));
   f.byte_count = in.get(8, "byte count");
   const std::uint64_t count = in.get(8, "token count");

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -36,6 +37,32 @@ struct encoded {
   std::vector<token_t> tokens;
   std::uint64_t byte_count = 0;
 };
+
+namespace detail {
+/// An owned object tied to its owner's address (the engine borrows the
+/// tokenizer's model): copies and moves of the owner start without one.
+template <class T>
+class unshared {
+ public:
+  unshared() = default;
+  unshared(const unshared&) noexcept {}
+  unshared(unshared&&) noexcept {}
+  unshared& operator=(const unshared&) noexcept {
+    p_.reset();
+    return *this;
+  }
+  unshared& operator=(unshared&&) noexcept {
+    p_.reset();
+    return *this;
+  }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+  T& operator*() const noexcept { return *p_; }
+  void reset(T* p = nullptr) noexcept { p_.reset(p); }
+
+ private:
+  std::unique_ptr<T> p_;
+};
+}  // namespace detail
 
 /// A model's identity for token files: its fingerprint() if it has one.
 template <class M>
@@ -81,6 +108,23 @@ class tokenizer {
     progress_every_ = every_bytes;
   }
 
+  /// How many equal-info windows or segments advance together in one model
+  /// call when the model has a lane_set (M1); default eqinfo::default_lanes.
+  /// Never changes the tokens. Throws errc::invalid_argument for 0.
+  void set_lanes(std::size_t lanes) {
+    if (lanes == 0) throw error(errc::invalid_argument, "set_lanes: lanes must be positive");
+    lanes_ = lanes;
+    engine_.reset();
+  }
+  std::size_t lanes() const noexcept { return lanes_; }
+
+  /// The equal-info coder this tokenizer uses (made on first use; copies of
+  /// the tokenizer make their own).
+  detail::window_engine<Model>& engine() {
+    if (!engine_) engine_.reset(new detail::window_engine<Model>(model_, settings_, lanes_));
+    return *engine_;
+  }
+
   encoded encode(std::span<const std::uint8_t> bytes) {
     encoded out;
     out.byte_count = bytes.size();
@@ -92,7 +136,7 @@ class tokenizer {
       case method::ac: out.tokens = pack_tokens(encode_ac(bytes, progress), settings_.token_bits); break;
       case method::equal_info_ac:
         out.tokens =
-            pack_tokens(encode_equal_info(model_, bytes, settings_, nullptr, detail::cut_policy::by_rule, progress),
+            pack_tokens(detail::encode_windows(engine(), bytes, nullptr, detail::cut_policy::by_rule, progress),
                         settings_.token_bits);
         break;
     }
@@ -155,7 +199,7 @@ class tokenizer {
         if (tokens.size() % settings_.tokens_per_window() != 0)
           throw error(errc::truncated_tokens, std::to_string(tokens.size()) + " tokens is not a whole number of " +
                                                   std::to_string(settings_.tokens_per_window()) + "-token windows");
-        return decode_equal_info(model_, unpack_tokens(tokens, n), settings_, byte_count, progress);
+        return detail::decode_windows(engine(), unpack_tokens(tokens, n), byte_count, progress);
       }
     }
     return {};
@@ -206,6 +250,8 @@ class tokenizer {
   settings settings_;
   std::function<void(std::uint64_t, std::uint64_t)> progress_;
   std::uint64_t progress_every_ = 1 << 20;
+  std::size_t lanes_ = default_lanes;
+  detail::unshared<detail::window_engine<Model>> engine_;
 };
 
 /// The token file this tokenizer's output belongs in (settings, model
@@ -236,6 +282,8 @@ void check_token_file(const tokenizer<Model>& tok, const token_file& file) {
       mismatch("window_bits", std::to_string(file.config.window_bits), std::to_string(s.window_bits));
     if (file.config.rule != s.rule)
       mismatch("window rule", std::string(to_string(file.config.rule)), std::string(to_string(s.rule)));
+    if (file.config.segment_bytes != s.segment_bytes)
+      mismatch("segment_bytes", std::to_string(file.config.segment_bytes), std::to_string(s.segment_bytes));
   }
   const std::uint32_t ours = model_fingerprint(tok.model());
   if (file.model_fingerprint != ours)

@@ -4,12 +4,12 @@
 
 // One version source: CMake parses these lines (see CMakeLists.txt).
 #define EQINFO_VERSION_MAJOR 0
-#define EQINFO_VERSION_MINOR 2
+#define EQINFO_VERSION_MINOR 3
 #define EQINFO_VERSION_PATCH 0
 
 // Any change to the tokens produced for the same (bytes, model, settings)
 // bumps EQINFO_STREAM_FORMAT and the major version (docs/format.md).
-#define EQINFO_STREAM_FORMAT 1
+#define EQINFO_STREAM_FORMAT 2
 
 #ifdef __FAST_MATH__
 #error "eqinfo requires IEEE floating-point semantics; remove -ffast-math / -Ofast"

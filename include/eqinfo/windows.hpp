@@ -153,16 +153,22 @@ inline void padded_code(const bit_vector& emitted, const interval_state& s, std:
   out.resize(b);
 }
 
-/// Scratch memory reused across windows.
+/// One window's encoding in progress, and the scratch its cut needs.
 struct window_scratch {
-  bit_vector emitted;
-  bit_vector window;
-  bit_vector candidate;
+  interval_state state;                // after the bytes narrowed so far
+  bit_vector emitted;                  // the bits the coder has emitted for them
+  bit_vector window;                   // the result: pad(c_k), exactly b bits
+  bit_vector candidate;                // a padded code being compared
   std::vector<interval_state> states;  // states[j-1]: after the window's first j bytes
   std::vector<std::uint64_t> pad_words;
   std::vector<std::uint32_t> order;
-  std::vector<cdf_table> cdfs;
-  std::size_t chunk = 16;
+  std::vector<cdf_table> cdfs;  // continuation_matches' prefix run
+
+  void begin() {
+    state = {};
+    emitted.clear();
+    states.clear();
+  }
 };
 
 /// How the encoder picks the cut; `greedy_unchecked` is the paper's plain
@@ -175,53 +181,120 @@ struct window_decoding {
   bool matched = false;   ///< K(w) was non-empty: a window an encoder can write
 };
 
-/// Decodes the window held in `window` (exactly b bits) under `rule`.
-/// Reads only bytes the window's bits determine: byte j+1 is read only if the
-/// whole cell [0.w, 0.w + 2^-b) lies in one byte's slice (checked by decoding
-/// with zero and with one padding). This bounds the loop, and is the bare rule:
-/// a window no encoder wrote (K(w) empty) decodes to all its determined bytes.
+/// "No limit" for a window's byte count (no segment end ahead).
+inline constexpr std::size_t no_cap = static_cast<std::size_t>(-1);
+
+/// Lanes for a model without a lane_set: the model itself, always ready, so
+/// the coder runs each window to its end before the next (the serial path).
 template <class M>
-window_decoding decode_window(M& model, const bit_vector& window, const settings& s, std::vector<std::uint8_t>& out) {
-  model.reset();
-  const std::size_t b = window.size();
-  const std::size_t significant = window.significant_size();
-  arithmetic_decoder low_edge(window, 0, b, s.precision_bits, false);
-  arithmetic_decoder high_edge(window, 0, b, s.precision_bits, true);
-  const std::size_t base = out.size();
-  std::size_t j = 0;
-  std::size_t last_match = 0;
-  for (;;) {
-    const cdf_table& cdf = checked_predict(model, s.precision_bits);
-    const std::uint8_t byte = peek_byte(low_edge, model, cdf);
-    if (peek_byte(high_edge, model, cdf) != byte) break;  // the bits do not determine the next byte
-    low_edge.consume(cdf, byte);
-    high_edge.consume(cdf, byte);
-    out.push_back(byte);
-    ++j;
-    if (padded_code_equals(low_edge.state(), window, significant)) {
-      if (s.rule == window_rule::delay || j == 1) return {j, true};
-      last_match = j;
+class single_lane {
+ public:
+  explicit single_lane(M& model) : model_(&model) {}
+  void resize(std::size_t) noexcept {}
+  void restart(std::size_t) { model_->reset(); }
+  void append(std::size_t, std::uint8_t byte) { model_->update(byte); }
+  bool ready(std::size_t) const noexcept { return true; }
+  void evaluate() noexcept {}
+  const cdf_table& cdf(std::size_t) { return model_->predict(); }
+
+ private:
+  M* model_;
+};
+
+template <class M, bool = has_lane_set<M>>
+struct lanes_of {
+  using type = single_lane<M>;
+};
+template <class M>
+struct lanes_of<M, true> {
+  using type = typename M::lane_set;
+};
+
+/// Narrows the window in `w` by the next byte of `rest` with `cdf` (the CDF
+/// after the bytes already in it). Returns true if the model must see that
+/// byte before the next step, false once the window's greedy cut g is known
+/// (w.states.size()): the byte did not fit in b bits, or `rest` is used up.
+inline bool cut_step(window_scratch& w, std::span<const std::uint8_t> rest, const cdf_table& cdf, const settings& s) {
+  const std::uint8_t byte = rest[w.states.size()];
+  vector_bit_sink sink{&w.emitted};
+  narrow(w.state, cdf[byte], cdf[byte + 1u], s.precision_bits, sink);
+  if (terminated_bits(w.state) > s.window_bits) return false;
+  w.states.push_back(w.state);
+  return w.states.size() < rest.size();
+}
+
+/// Decodes one window with two decoders reading the window's bits padded
+/// with zeros and with ones: byte j+1 is read only if the whole cell
+/// [0.w, 0.w + 2^-b) lies in one byte's slice. This bounds the reading, and
+/// is the bare rule: a window no encoder wrote (K(w) empty) decodes to all
+/// its determined bytes. Records every j whose padded code is the window
+/// (delay stops at the first; greedy_exact at j = 1 or when undetermined).
+struct window_reader {
+  bit_vector window;
+  std::size_t significant = 0;
+  std::optional<arithmetic_decoder> low_edge, high_edge;
+  std::vector<std::uint8_t> bytes;     // determined bytes read so far
+  std::vector<std::uint32_t> matches;  // the j with pad(c_j) == window, ascending
+  std::vector<interval_state> states;  // states[j-1]: after bytes[0, j)
+
+  void begin(const bit_vector& bits, std::size_t first_bit, std::size_t b, unsigned precision) {
+    window.clear();
+    window.append_range(bits, first_bit, first_bit + b);
+    significant = window.significant_size();
+    low_edge.emplace(window, 0, b, precision, false);
+    high_edge.emplace(window, 0, b, precision, true);
+    bytes.clear();
+    matches.clear();
+    states.clear();
+  }
+
+  /// Reads one byte with `cdf` (the CDF after `bytes`). True if the model
+  /// must see bytes.back() before the next step; false when reading stops.
+  template <class M>
+  bool step(const M& model, const cdf_table& cdf, window_rule rule) {
+    const std::uint8_t byte = peek_byte(*low_edge, model, cdf);
+    if (peek_byte(*high_edge, model, cdf) != byte) return false;  // the bits do not determine the next byte
+    low_edge->consume(cdf, byte);
+    high_edge->consume(cdf, byte);
+    bytes.push_back(byte);
+    states.push_back(low_edge->state());
+    if (padded_code_equals(low_edge->state(), window, significant)) {
+      matches.push_back(static_cast<std::uint32_t>(bytes.size()));
+      if (rule == window_rule::delay || bytes.size() == 1) return false;
     }
-    model.update(byte);
+    return true;
   }
-  if (last_match > 0) {
-    out.resize(base + last_match);
-    return {last_match, true};
+};
+
+/// What the rule takes from a window read as `read` bytes with `matches`,
+/// when at most `cap` bytes are left before a segment end: delay takes the
+/// first match; greedy_exact takes 1 if 1 matches, else the last match;
+/// no match within the cap: every determined byte up to the cap, unmatched.
+inline window_decoding rule_decision(std::size_t read, std::span<const std::uint32_t> matches, window_rule rule,
+                                     std::size_t cap) {
+  std::size_t take = 0;
+  for (const std::uint32_t j : matches) {
+    if (j > cap) break;
+    take = j;
+    if (rule == window_rule::delay || j == 1) break;
   }
-  return {j, false};
+  if (take > 0) return {take, true};
+  return {std::min(read, cap), false};
 }
 
 /// Whether the greedy_exact decoder, reading pad(c_k) = `window` after the
-/// bytes `prefix` (= the window's first k bytes, state `at`), would read past k.
+/// bytes `prefix` (= the window's first k bytes, state `at`), would read past
+/// k -- and not past `cap` bytes (a segment end).
 template <class M>
 bool continuation_matches(M& model, std::span<const std::uint8_t> prefix, const interval_state& at,
-                          const bit_vector& window, const settings& s, window_scratch& scratch) {
+                          const bit_vector& window, const settings& s, window_scratch& scratch,
+                          std::size_t cap = no_cap) {
   reset_and_advance(model, prefix, scratch.cdfs);
   const std::size_t b = window.size();
   const std::size_t significant = window.significant_size();
   arithmetic_decoder low_edge(window, 0, b, s.precision_bits, false, at);
   arithmetic_decoder high_edge(window, 0, b, s.precision_bits, true, at);
-  for (;;) {
+  for (std::size_t read = prefix.size(); read < cap; ++read) {
     const cdf_table& cdf = checked_predict(model, s.precision_bits);
     const std::uint8_t byte = peek_byte(low_edge, model, cdf);
     if (peek_byte(high_edge, model, cdf) != byte) return false;
@@ -230,70 +303,89 @@ bool continuation_matches(M& model, std::span<const std::uint8_t> prefix, const 
     if (padded_code_equals(low_edge.state(), window, significant)) return true;
     model.update(byte);
   }
+  return false;
 }
 
-/// Encodes one window from the start of `rest`; leaves its b bits in
-/// scratch.window and returns how many bytes it holds (>= 1).
-/// A window holding all of `rest` is the final one, whose length the decoder
-/// is told, so it needs no rule.
-template <class M>
-std::size_t encode_window(M& model, std::span<const std::uint8_t> rest, const settings& s, window_scratch& w,
-                          cut_policy policy) {
-  const std::size_t b = s.window_bits;
-  model.reset();
-  interval_state state;
-  w.emitted.clear();
-  w.states.clear();
-  vector_bit_sink sink{&w.emitted};
-  cdf_feed<M> feed(model, rest, s.precision_bits, w.cdfs, w.chunk);
-  while (feed.pos() < rest.size()) {
-    const cdf_table& cdf = feed.current();
-    const std::uint8_t byte = rest[feed.pos()];
-    narrow(state, cdf[byte], cdf[byte + 1u], s.precision_bits, sink);
-    if (terminated_bits(state) > b) break;
-    w.states.push_back(state);
-    feed.advance();
+/// The delay rule's cut among the first `g` states of `w`: k must be the
+/// first j with its padded code, so take the largest group-leader index
+/// among equal padded codes.
+inline std::size_t largest_leader(window_scratch& w, std::size_t g, std::size_t b) {
+  const std::size_t words = (b + 63) / 64;
+  w.pad_words.resize(g * words);
+  for (std::size_t j = 0; j < g; ++j) {
+    padded_code(w.emitted, w.states[j], b, w.candidate);
+    std::copy(w.candidate.words().begin(), w.candidate.words().end(), w.pad_words.data() + j * words);
   }
+  w.order.resize(g);
+  for (std::size_t j = 0; j < g; ++j) w.order[j] = static_cast<std::uint32_t>(j);
+  const auto key = [&](std::uint32_t j) { return w.pad_words.data() + std::size_t{j} * words; };
+  std::sort(w.order.begin(), w.order.end(), [&](std::uint32_t x, std::uint32_t y) {
+    if (std::equal(key(x), key(x) + words, key(y))) return x < y;
+    return std::lexicographical_compare(key(x), key(x) + words, key(y), key(y) + words);
+  });
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < g; ++i) {
+    const bool leader = i == 0 || !std::equal(key(w.order[i]), key(w.order[i]) + words, key(w.order[i - 1]));
+    if (leader) k = std::max<std::size_t>(k, w.order[i] + 1);
+  }
+  return k;
+}
+
+/// The cut of a window whose greedy cut g = w.states.size() is known: the
+/// final window (all of `rest`, told_end: the decoder is told its length)
+/// keeps g; otherwise the rule picks k <= g, where g may stop at `rest`'s end
+/// (a segment end). Leaves pad(c_k) in w.window and returns k.
+template <class M>
+std::size_t choose_cut(M& model, std::span<const std::uint8_t> rest, bool told_end, const settings& s,
+                       window_scratch& w, cut_policy policy) {
+  const std::size_t b = s.window_bits;
   const std::size_t greedy = w.states.size();
-  // Adapt the batched chunk to the windows seen (costs nothing for plain models).
-  w.chunk = std::max<std::size_t>(8, greedy + greedy / 2 + 4);
   if (greedy == 0)  // impossible when window_bits >= precision_bits (settings::validate)
     throw error(errc::invalid_settings, "a window of " + std::to_string(b) + " bits cannot hold one byte");
-
   std::size_t k = greedy;
-  if (greedy < rest.size() && policy == cut_policy::by_rule) {
+  if (policy == cut_policy::by_rule && !(told_end && greedy == rest.size())) {
     if (s.rule == window_rule::delay) {
-      // k must be the first j with its padded code: take the largest
-      // group-leader index among equal padded codes.
-      const std::size_t words = (b + 63) / 64;
-      w.pad_words.resize(greedy * words);
-      for (std::size_t j = 0; j < greedy; ++j) {
-        padded_code(w.emitted, w.states[j], b, w.candidate);
-        std::copy(w.candidate.words().begin(), w.candidate.words().end(), w.pad_words.data() + j * words);
-      }
-      w.order.resize(greedy);
-      for (std::size_t j = 0; j < greedy; ++j) w.order[j] = static_cast<std::uint32_t>(j);
-      const auto key = [&](std::uint32_t j) { return w.pad_words.data() + std::size_t{j} * words; };
-      std::sort(w.order.begin(), w.order.end(), [&](std::uint32_t x, std::uint32_t y) {
-        if (std::equal(key(x), key(x) + words, key(y))) return x < y;
-        return std::lexicographical_compare(key(x), key(x) + words, key(y), key(y) + words);
-      });
-      k = 0;
-      for (std::size_t i = 0; i < greedy; ++i) {
-        const bool leader = i == 0 || !std::equal(key(w.order[i]), key(w.order[i]) + words, key(w.order[i - 1]));
-        if (leader) k = std::max<std::size_t>(k, w.order[i] + 1);
-      }
+      k = largest_leader(w, greedy, b);
     } else {
       for (k = greedy; k > 1; --k) {
         padded_code(w.emitted, w.states[k - 1], b, w.candidate);
         const std::size_t significant = w.candidate.significant_size();
         if (padded_code_equals(w.states[0], w.candidate, significant)) continue;  // decoder would stop at 1
-        if (!continuation_matches(model, rest.first(k), w.states[k - 1], w.candidate, s, w)) break;
+        if (!continuation_matches(model, rest.first(k), w.states[k - 1], w.candidate, s, w,
+                                  told_end ? no_cap : rest.size()))
+          break;
       }
     }
   }
   padded_code(w.emitted, w.states[k - 1], b, w.window);
   return k;
+}
+
+/// Encodes one window from the start of `rest` on `model` alone (studies and
+/// tests; the coder itself uses window_engine); leaves its b bits in
+/// w.window, its greedy cut in w.states.size(), and returns how many bytes it
+/// holds (>= 1). A window holding all of `rest` is the final one.
+template <class M>
+std::size_t encode_window(M& model, std::span<const std::uint8_t> rest, const settings& s, window_scratch& w,
+                          cut_policy policy) {
+  single_lane<M> lane(model);
+  lane.restart(0);
+  w.begin();
+  while (cut_step(w, rest, checked_predict(model, s.precision_bits), s)) lane.append(0, rest[w.states.size() - 1]);
+  return choose_cut(model, rest, true, s, w, policy);
+}
+
+/// Decodes the window held in `window` (exactly b bits) under `rule` on
+/// `model` alone (studies and tests); appends its bytes to `out`.
+template <class M>
+window_decoding decode_window(M& model, const bit_vector& window, const settings& s, std::vector<std::uint8_t>& out) {
+  window_reader r;
+  r.begin(window, 0, window.size(), s.precision_bits);
+  model.reset();
+  while (r.step(model, checked_predict(model, s.precision_bits), s.rule)) model.update(r.bytes.back());
+  const window_decoding d = rule_decision(r.bytes.size(), r.matches, s.rule, no_cap);
+  out.insert(out.end(), r.bytes.begin(), r.bytes.begin() + static_cast<std::ptrdiff_t>(d.bytes));
+  return d;
 }
 
 /// Validates `s` and that the model codes at its precision.
@@ -348,33 +440,41 @@ void decode_final_window(M& model, const bit_vector& window, std::uint64_t byte_
     throw error(errc::corrupt_stream, window_name(index, s) + ": final window is not the code of its bytes");
 }
 
-/// Exact decoding also requires the encoder's own cuts: a window that the
-/// rule reads back correctly but that the encoder would have cut elsewhere
-/// (e.g. 't' alone where the encoder packs "th") is not a stream it writes,
-/// and accepting it would break the one-to-one map between bytes and tokens.
-/// Re-cuts the decoded bytes window by window (one encoder pass) and throws
-/// errc::corrupt_stream naming the first window that differs. Windows are
-/// checked independently: [first, last) checks only those (parallel.hpp).
-template <class M>
-void check_canonical_cuts(M& model, std::span<const std::uint8_t> out, std::span<const std::size_t> starts,
-                          const bit_vector& bits, const settings& s, std::size_t first = 0,
-                          std::size_t last = static_cast<std::size_t>(-1)) {
-  window_scratch scratch;
-  const std::size_t b = s.window_bits;
-  for (std::size_t i = first; i + 1 < starts.size() && i < last; ++i) {
-    const std::size_t k = encode_window(model, out.subspan(starts[i]), s, scratch, cut_policy::by_rule);
-    bool same = k == starts[i + 1] - starts[i];
-    for (std::size_t at = 0; same && at < b; at += 64) {
-      const unsigned n = static_cast<unsigned>(std::min<std::size_t>(64, b - at));
-      same = scratch.window.read(at, n) == bits.read(i * b + at, n);
-    }
-    if (!same) {
-      throw error(errc::corrupt_stream, window_name(i, s) + " decodes to " + std::to_string(starts[i + 1] - starts[i]) +
-                                            " bytes, but the encoder cuts those bytes after " + std::to_string(k) +
-                                            ": not a token stream this encoder writes");
-    }
-  }
+/// Where the segment holding byte `offset` ends: segments are the
+/// settings' segment_bytes long and coded independently, so no window
+/// crosses their ends (the cut there follows the rule like any other).
+/// `total`: the byte count when known; the last segment ends at the input's
+/// end, where the final window is told its length instead. no_cap: no
+/// segment end ahead (segment_bytes == 0, or the last segment).
+inline std::size_t segment_end(std::uint64_t offset, const settings& s, std::optional<std::uint64_t> total) {
+  if (s.segment_bytes == 0) return no_cap;
+  const std::uint64_t end = (offset / s.segment_bytes + 1) * s.segment_bytes;
+  if (total && end >= *total) return no_cap;
+  return static_cast<std::size_t>(end);
 }
+
+/// One stream of windows for window_engine::encode: `bytes` (a segment, or
+/// the rest of one for the exactness check), windows appended to `out`.
+struct encode_job {
+  std::span<const std::uint8_t> bytes;
+  bool told_end = true;              ///< its end is the input's end (the final window is told its length)
+  std::size_t max_windows = no_cap;  ///< stop after this many windows
+  bit_vector out;                    ///< the windows' bits
+  std::size_t first_cut = 0;         ///< bytes in the first window
+};
+
+/// What window_engine::read found in a run of windows [first, first + n).
+struct window_reads {
+  struct window {
+    std::size_t begin = 0, read = 0;               // its determined bytes: bytes[begin, begin + read)
+    std::size_t match_begin = 0, match_count = 0;  // its matches: matches[match_begin, + match_count)
+    bool needs_check = true;                       // the encoder's cut is not yet known to be the decoder's
+  };
+  std::size_t first = 0;
+  std::vector<window> windows;
+  std::vector<std::uint8_t> bytes;
+  std::vector<std::uint32_t> matches;
+};
 
 }  // namespace detail
 
@@ -385,6 +485,409 @@ struct window_stats {
   std::size_t greedy_cut_bytes = 0;  ///< sum over windows of the greedy cut g before any back-off
 };
 
+/// Lanes advanced together by default when the model has a lane_set (M1):
+/// enough rows for the int8 products to run near their batched speed, few
+/// enough that the caches stay in L2.
+inline constexpr std::size_t default_lanes = 64;
+
+namespace detail {
+
+/// The equal-info coder for one (model, settings): encodes many streams and
+/// reads many windows, advancing up to `lanes` of them in lockstep when the
+/// model has a lane_set (one batched model call per step: every lane's next
+/// position), or one after another otherwise. Each stream and window is coded
+/// on its own, exactly as alone: the output never depends on `lanes`.
+///
+/// Model work: a window of k bytes whose greedy cut is g costs g positions
+/// to encode (its first CDF, after a reset, is the lane_set's cached one),
+/// and k to decode exactly (the k-th checks that the next byte does not fit);
+/// only windows where the encoder backed off (k < g) are cut again.
+template <class M>
+class window_engine {
+ public:
+  using lanes_type = typename lanes_of<M>::type;
+  static constexpr bool lockstep = has_lane_set<M>;
+
+  /// Codes with `model` (which must outlive the engine, and which it
+  /// mutates, as the serial coder does) and its lanes.
+  window_engine(M& model, const settings& s, std::size_t lanes = default_lanes)
+      : model_(model), lanes_(model_), settings_(s), width_(lockstep ? std::max<std::size_t>(1, lanes) : 1) {}
+  window_engine(const window_engine&) = delete;
+  window_engine& operator=(const window_engine&) = delete;
+
+  const settings& config() const noexcept { return settings_; }
+  M& model() noexcept { return model_; }
+  lanes_type& lanes() noexcept { return lanes_; }
+
+  /// Encodes every job (windows into job.out).
+  void encode(std::span<encode_job> jobs, window_stats* stats = nullptr, cut_policy policy = cut_policy::by_rule,
+              progress_meter* progress = nullptr) {
+    const settings& s = settings_;
+    const std::size_t width = std::min(width_, std::max<std::size_t>(1, jobs.size()));
+    lanes_.resize(width);
+    struct lane {
+      std::size_t job = no_cap, pos = 0, windows = 0;
+    };
+    if (scratch_.size() < width) scratch_.resize(width);
+    std::size_t next = 0;
+    std::uint64_t coded = 0;  // bytes in finished windows, all lanes
+    std::vector<lane> lanes(width);
+    const auto take = [&](std::size_t l) {
+      lanes[l].job = no_cap;
+      while (next < jobs.size()) {
+        const std::size_t j = next++;
+        if (jobs[j].bytes.empty()) continue;
+        lanes[l] = {j, 0, 0};
+        lanes_.restart(l);
+        scratch_[l].begin();
+        return;
+      }
+    };
+    for (std::size_t l = 0; l < width; ++l) take(l);
+    for (;;) {
+      bool active = false;
+      for (std::size_t l = 0; l < width; ++l) {
+        lane& ln = lanes[l];
+        window_scratch& w = scratch_[l];
+        while (ln.job != no_cap && lanes_.ready(l)) {
+          encode_job& job = jobs[ln.job];
+          const std::span<const std::uint8_t> rest = job.bytes.subspan(ln.pos);
+          const cdf_table& cdf = lanes_.cdf(l);
+          if constexpr (!cdf_is_valid_by_construction<M>) check_cdf(cdf, s.precision_bits);
+          if (cut_step(w, rest, cdf, s)) {
+            lanes_.append(l, rest[w.states.size() - 1]);
+            continue;
+          }
+          const std::size_t k = choose_cut(model_, rest, job.told_end, s, w, policy);
+          if (stats) {
+            ++stats->windows;
+            stats->bytes += k;
+            stats->greedy_cut_bytes += w.states.size();
+          }
+          job.out.append_range(w.window, 0, w.window.size());
+          if (ln.windows++ == 0) job.first_cut = k;
+          ln.pos += k;
+          coded += k;
+          if (progress) progress->update(coded);
+          if (ln.pos == job.bytes.size() || ln.windows == job.max_windows) {
+            take(l);
+          } else {
+            lanes_.restart(l);
+            w.begin();
+          }
+        }
+        active = active || ln.job != no_cap;
+      }
+      if (!active) return;
+      lanes_.evaluate();
+    }
+  }
+
+  /// The first byte of each window (-1: not determined by its bits), which
+  /// needs only the fresh-context CDF: the exactness check's next byte.
+  std::vector<int> first_bytes(const bit_vector& bits, std::size_t windows) {
+    const settings& s = settings_;
+    lanes_.resize(1);
+    lanes_.restart(0);
+    if (!lanes_.ready(0)) lanes_.evaluate();
+    const cdf_table& cdf = lanes_.cdf(0);
+    if constexpr (!cdf_is_valid_by_construction<M>) check_cdf(cdf, s.precision_bits);
+    std::vector<int> out(windows);
+    bit_vector window;
+    for (std::size_t i = 0; i < windows; ++i) {
+      window.clear();
+      window.append_range(bits, i * s.window_bits, (i + 1) * s.window_bits);
+      const arithmetic_decoder low_edge(window, 0, s.window_bits, s.precision_bits, false);
+      const arithmetic_decoder high_edge(window, 0, s.window_bits, s.precision_bits, true);
+      const std::uint8_t byte = peek_byte(low_edge, model_, cdf);
+      out[i] = peek_byte(high_edge, model_, cdf) == byte ? byte : -1;
+    }
+    return out;
+  }
+
+  /// Reads windows [first, last) of `bits` (uncapped; rule_decision applies
+  /// the segment ends later).
+  ///
+  /// With `next_first` (exact decoding: every window's first byte,
+  /// first_bytes()), a delay window also runs the encoder's greedy cut on:
+  /// its lane keeps its context and narrows by the bytes that follow it (the
+  /// next windows' bytes, read from their lanes or their results) until one
+  /// does not fit. If the delay cut among those states is still k (the first
+  /// match), the encoder cuts there and the window needs no re-cut. This
+  /// costs g - k + 1 positions, not a whole window again. Where the bytes
+  /// that follow are not at hand (the block's last window, an unmatched
+  /// window), the window is left to recut_jobs.
+  void read(const bit_vector& bits, std::size_t first, std::size_t last, std::span<const int> next_first,
+            window_reads& out, progress_meter* progress = nullptr) {
+    const settings& s = settings_;
+    const std::size_t b = s.window_bits;
+    const std::size_t n = last - first;
+    out.first = first;
+    out.windows.assign(n, {});
+    out.bytes.clear();
+    out.matches.clear();
+    const std::size_t width = std::min(width_, std::max<std::size_t>(1, n));
+    lanes_.resize(width);
+    if (readers_.size() < width) readers_.resize(width);
+    if (scratch_.size() < width) scratch_.resize(width);
+    enum class phase : std::uint8_t { idle, reading, continuing };
+    struct lane {
+      std::size_t window = no_cap;
+      phase state = phase::idle;
+      std::size_t k = 0;  // continuing: the window's bytes (its first match)
+    };
+    std::vector<lane> lanes(width);
+    constexpr std::size_t not_started = no_cap, finished = no_cap - 1;
+    std::vector<std::size_t> lane_of(n, not_started);  // a window's lane while it is read
+    std::size_t next = first;
+    std::uint64_t done_bytes = 0;
+    const bool exact_delay = !next_first.empty() && s.rule == window_rule::delay;
+
+    const auto take = [&](std::size_t l) {
+      lanes[l] = {};
+      if (next == last) return;
+      lanes[l] = {next, phase::reading, 0};
+      lane_of[next - first] = l;
+      readers_[l].begin(bits, next * b, b, s.precision_bits);
+      lanes_.restart(l);
+      ++next;
+    };
+    const auto finish = [&](std::size_t l, bool needs_check) {
+      const window_reader& r = readers_[l];
+      const std::size_t i = lanes[l].window;
+      window_reads::window& w = out.windows[i - first];
+      w = {out.bytes.size(), r.bytes.size(), out.matches.size(), r.matches.size(), needs_check};
+      out.bytes.insert(out.bytes.end(), r.bytes.begin(), r.bytes.end());
+      out.matches.insert(out.matches.end(), r.matches.begin(), r.matches.end());
+      lane_of[i - first] = finished;
+      done_bytes += rule_decision(r.bytes.size(), r.matches, s.rule, no_cap).bytes;
+      if (progress) progress->update(done_bytes);
+      take(l);
+    };
+    // Byte t (0-based) after window i's bytes: -1 not known yet (a window
+    // still being read), -2 never (not in this run, or unmatched).
+    const auto following = [&](std::size_t i, std::size_t t) -> int {
+      if (t == 0) return next_first[i + 1];
+      for (std::size_t j = i + 1; j < last; ++j) {
+        const std::size_t l = lane_of[j - first];
+        if (l == not_started) return -2;
+        if (l == finished) {
+          const auto& w = out.windows[j - first];
+          if (w.match_count == 0) return -2;
+          const std::size_t length = out.matches[w.match_begin];
+          if (t < length) return out.bytes[w.begin + t];
+          t -= length;
+          continue;
+        }
+        const window_reader& r = readers_[l];
+        if (t < r.bytes.size()) return r.bytes[t];
+        if (lanes[l].state == phase::reading) return -1;
+        t -= r.bytes.size();  // read to its first match: these are its bytes
+      }
+      return -2;
+    };
+
+    for (std::size_t l = 0; l < width; ++l) take(l);
+    for (;;) {
+      bool waiting = false;
+      for (std::size_t l = 0; l < width; ++l) {
+        window_reader& r = readers_[l];
+        while (lanes[l].state != phase::idle && lanes_.ready(l)) {
+          const std::size_t i = lanes[l].window;
+          if (lanes[l].state == phase::continuing) {
+            // The CDF after the window's first w.states.size() bytes: does the next one fit?
+            window_scratch& w = scratch_[l];
+            const int y = following(i, w.states.size() - lanes[l].k);
+            if (y == -1) break;  // its window is still being read
+            if (y == -2) {
+              finish(l, true);
+              continue;
+            }
+            const cdf_table& cdf = lanes_.cdf(l);
+            if constexpr (!cdf_is_valid_by_construction<M>) check_cdf(cdf, s.precision_bits);
+            vector_bit_sink sink{&w.emitted};
+            const auto byte = static_cast<std::uint8_t>(y);
+            narrow(w.state, cdf[byte], cdf[byte + 1u], s.precision_bits, sink);
+            if (terminated_bits(w.state) > b) {
+              finish(l, largest_leader(w, w.states.size(), b) != lanes[l].k);
+              continue;
+            }
+            w.states.push_back(w.state);
+            lanes_.append(l, byte);
+            continue;
+          }
+          const cdf_table& cdf = lanes_.cdf(l);
+          if constexpr (!cdf_is_valid_by_construction<M>) check_cdf(cdf, s.precision_bits);
+          if (r.step(model_, cdf, s.rule)) {
+            lanes_.append(l, r.bytes.back());
+            continue;
+          }
+          if (exact_delay && !r.matches.empty() && i + 1 < next_first.size() && next_first[i + 1] >= 0) {
+            // Continue as the encoder: its state and emitted bits after the k bytes.
+            window_scratch& w = scratch_[l];
+            w.begin();
+            w.state = r.states.back();
+            w.states.assign(r.states.begin(), r.states.end());
+            w.emitted.append_range(r.window, 0, w.state.emitted);
+            lanes[l].state = phase::continuing;
+            lanes[l].k = r.bytes.size();
+            lanes_.append(l, r.bytes.back());
+            continue;
+          }
+          finish(l, true);
+        }
+        waiting = waiting || lanes[l].state != phase::idle;
+      }
+      if (!waiting) return;
+      lanes_.evaluate();
+    }
+  }
+
+ private:
+  M& model_;
+  lanes_type lanes_;
+  settings settings_;
+  std::size_t width_;
+  std::vector<window_scratch> scratch_;
+  std::vector<window_reader> readers_;
+};
+
+/// The jobs that encode `bytes`: one per segment (settings::segment_bytes).
+inline std::vector<encode_job> segment_jobs(std::span<const std::uint8_t> bytes, const settings& s) {
+  std::vector<encode_job> jobs;
+  const std::size_t step = s.segment_bytes == 0 ? bytes.size() : static_cast<std::size_t>(s.segment_bytes);
+  for (std::size_t at = 0; at < bytes.size(); at += step) {
+    encode_job job;
+    job.bytes = bytes.subspan(at, std::min(step, bytes.size() - at));
+    job.told_end = at + job.bytes.size() == bytes.size();
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+/// The windows of all jobs, in order.
+inline bit_vector concatenate(std::span<const encode_job> jobs) {
+  bit_vector out;
+  for (const auto& job : jobs) out.append_range(job.out, 0, job.out.size());
+  return out;
+}
+
+/// Decoded bytes in order, and where each window starts in them.
+struct assembled {
+  std::vector<std::uint8_t> bytes;
+  std::vector<std::size_t> starts;  // starts[i]: where window i's bytes begin; one more entry at the end
+  std::vector<std::size_t> recut;   // windows whose cut the encoder must confirm (exact decoding)
+};
+
+/// Puts the reads of windows [0, n) together in order, applying the rule and
+/// the segment ends; with a byte count, throws errc::corrupt_stream for the
+/// first window (in order) that no encoder writes, as the serial decoder does.
+inline void assemble(std::span<const window_reads> runs, const settings& s, std::optional<std::uint64_t> byte_count,
+                     assembled& out) {
+  std::size_t i = 0;
+  for (const window_reads& run : runs) {
+    for (const auto& w : run.windows) {
+      const std::size_t offset = out.bytes.size();
+      const std::size_t end = segment_end(offset, s, byte_count);
+      const std::size_t cap = end == no_cap ? no_cap : end - offset;
+      const window_decoding d =
+          rule_decision(w.read, std::span(run.matches).subspan(w.match_begin, w.match_count), s.rule, cap);
+      if (byte_count && !d.matched)
+        throw error(errc::corrupt_stream,
+                    window_name(i, s) + ": no prefix of the decoded bytes has this window as its code");
+      out.bytes.insert(out.bytes.end(), run.bytes.begin() + static_cast<std::ptrdiff_t>(w.begin),
+                       run.bytes.begin() + static_cast<std::ptrdiff_t>(w.begin + d.bytes));
+      if (byte_count && out.bytes.size() >= *byte_count)
+        throw error(errc::corrupt_stream,
+                    window_name(i, s) + ": the windows hold more than " + std::to_string(*byte_count) + " bytes");
+      out.starts.push_back(offset);
+      // A window cut at a segment end ends at its first match: the encoder's cut.
+      if (byte_count && (w.needs_check || s.rule != window_rule::delay) && d.bytes != cap) out.recut.push_back(i);
+      ++i;
+    }
+  }
+}
+
+/// The exactness check's re-cuts: window i's bytes, to its segment's end.
+inline std::vector<encode_job> recut_jobs(const assembled& a, const settings& s, std::uint64_t byte_count) {
+  std::vector<encode_job> jobs;
+  for (const std::size_t i : a.recut) {
+    const std::size_t begin = a.starts[i];
+    const std::size_t end = segment_end(begin, s, byte_count);
+    encode_job job;
+    job.bytes = std::span(a.bytes).subspan(begin, (end == no_cap ? a.bytes.size() : end) - begin);
+    job.told_end = end == no_cap;
+    job.max_windows = 1;
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+/// Exact decoding also requires the encoder's own cuts: a window that the
+/// rule reads back correctly but that the encoder would have cut elsewhere
+/// (e.g. 't' alone where the encoder packs "th") is not a stream it writes,
+/// and accepting it would break the one-to-one map between bytes and tokens.
+/// Compares the re-cut windows (recut_jobs, encoded) with the stream and
+/// throws errc::corrupt_stream naming the first that differs.
+inline void check_recuts(const assembled& a, std::span<const encode_job> jobs, const bit_vector& bits,
+                         const settings& s) {
+  const std::size_t b = s.window_bits;
+  for (std::size_t n = 0; n < jobs.size(); ++n) {
+    const std::size_t i = a.recut[n];
+    const std::size_t k = jobs[n].first_cut, got = a.starts[i + 1] - a.starts[i];
+    bool same = k == got;
+    for (std::size_t at = 0; same && at < b; at += 64) {
+      const unsigned count = static_cast<unsigned>(std::min<std::size_t>(64, b - at));
+      same = jobs[n].out.read(at, count) == bits.read(i * b + at, count);
+    }
+    if (!same)
+      throw error(errc::corrupt_stream, window_name(i, s) + " decodes to " + std::to_string(got) +
+                                            " bytes, but the encoder cuts those bytes after " + std::to_string(k) +
+                                            ": not a token stream this encoder writes");
+  }
+}
+
+/// Encodes `bytes` into equal-info windows on `engine`.
+template <class M>
+bit_vector encode_windows(window_engine<M>& engine, std::span<const std::uint8_t> bytes, window_stats* stats,
+                          cut_policy policy, progress_meter* progress) {
+  std::vector<encode_job> jobs = segment_jobs(bytes, engine.config());
+  engine.encode(jobs, stats, policy, progress);
+  return concatenate(jobs);
+}
+
+/// Decodes equal-info windows on `engine` (see decode_equal_info).
+template <class M>
+std::vector<std::uint8_t> decode_windows(window_engine<M>& engine, const bit_vector& bits,
+                                         std::optional<std::uint64_t> byte_count, progress_meter* progress) {
+  const settings& s = engine.config();
+  const std::size_t b = s.window_bits;
+  const std::size_t windows = window_count(bits, s);
+  if (byte_count && (windows == 0) != (*byte_count == 0))
+    throw error(errc::corrupt_stream,
+                std::to_string(windows) + " windows cannot hold " + std::to_string(*byte_count) + " bytes");
+  const std::size_t ruled = byte_count && windows > 0 ? windows - 1 : windows;
+  std::vector<int> next_first;
+  if (byte_count) next_first = engine.first_bytes(bits, windows);
+  window_reads reads;
+  engine.read(bits, 0, ruled, next_first, reads, progress);
+  assembled a;
+  assemble(std::span(&reads, 1), s, byte_count, a);
+  if (!byte_count) return std::move(a.bytes);
+  if (windows == 0) return {};
+  bit_vector window;
+  window.append_range(bits, ruled * b, windows * b);
+  a.starts.push_back(a.bytes.size());
+  decode_final_window(engine.model(), window, *byte_count, a.bytes, s, ruled);
+  a.starts.push_back(a.bytes.size());
+  std::vector<encode_job> jobs = recut_jobs(a, s, *byte_count);
+  engine.encode(jobs);
+  check_recuts(a, jobs, bits, s);
+  return std::move(a.bytes);
+}
+
+}  // namespace detail
+
 /// Encodes `bytes` into equal-info windows of s.window_bits bits each.
 /// The final window holds whatever is left; its length is carried out of band
 /// (the byte count), see decode_equal_info.
@@ -393,21 +896,8 @@ bit_vector encode_equal_info(M& model, std::span<const std::uint8_t> bytes, cons
                              window_stats* stats = nullptr, detail::cut_policy policy = detail::cut_policy::by_rule,
                              detail::progress_meter* progress = nullptr) {
   detail::check_model_precision(model.precision_bits(), s);
-  bit_vector out;
-  detail::window_scratch scratch;
-  std::size_t pos = 0;
-  while (pos < bytes.size()) {
-    const std::size_t k = detail::encode_window(model, bytes.subspan(pos), s, scratch, policy);
-    if (stats) {
-      ++stats->windows;
-      stats->bytes += k;
-      stats->greedy_cut_bytes += scratch.states.size();
-    }
-    out.append_range(scratch.window, 0, scratch.window.size());
-    pos += k;
-    if (progress) progress->update(pos);
-  }
-  return out;
+  detail::window_engine<M> engine(model, s);
+  return detail::encode_windows(engine, bytes, stats, policy, progress);
 }
 
 /// Decodes equal-info windows.
@@ -424,40 +914,8 @@ std::vector<std::uint8_t> decode_equal_info(M& model, const bit_vector& bits, co
                                             std::optional<std::uint64_t> byte_count,
                                             detail::progress_meter* progress = nullptr) {
   detail::check_model_precision(model.precision_bits(), s);
-  const std::size_t b = s.window_bits;
-  const std::size_t windows = detail::window_count(bits, s);
-  std::vector<std::uint8_t> out;
-  if (byte_count) {
-    if ((windows == 0) != (*byte_count == 0))
-      throw error(errc::corrupt_stream,
-                  std::to_string(windows) + " windows cannot hold " + std::to_string(*byte_count) + " bytes");
-    // Every window holds at least one byte; reserve no more than that bound.
-    out.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*byte_count, windows * 64)));
-  }
-  bit_vector window;
-  std::vector<std::size_t> starts = {0};  // where each window's bytes begin in `out`
-  const auto where = [&](std::size_t i) { return detail::window_name(i, s); };
-  for (std::size_t i = 0; i < windows; ++i) {
-    window.clear();
-    window.append_range(bits, i * b, (i + 1) * b);
-    if (byte_count && i + 1 == windows) {
-      detail::decode_final_window(model, window, *byte_count, out, s, i);
-      starts.push_back(out.size());
-      break;
-    }
-    const auto result = detail::decode_window(model, window, s, out);
-    if (byte_count) {
-      if (!result.matched)
-        throw error(errc::corrupt_stream, where(i) + ": no prefix of the decoded bytes has this window as its code");
-      if (out.size() >= *byte_count)
-        throw error(errc::corrupt_stream,
-                    where(i) + ": the windows hold more than " + std::to_string(*byte_count) + " bytes");
-    }
-    if (progress) progress->update(out.size());
-    starts.push_back(out.size());
-  }
-  if (byte_count) detail::check_canonical_cuts(model, out, starts, bits, s);
-  return out;
+  detail::window_engine<M> engine(model, s);
+  return detail::decode_windows(engine, bits, byte_count, progress);
 }
 
 }  // namespace v1

@@ -23,22 +23,45 @@ a stable ``code`` (:class:`eqinfo.ErrorCode`) and the C++ message;
 :class:`eqinfo.FileError` (also an OSError) for files that cannot be read.
 """
 
+import importlib
 import os
 
 import numpy as np
 
-try:
-    from . import _eqinfo
-except ImportError as _e:  # pragma: no cover - a source checkout without the built extension
-    raise ImportError(
-        "eqinfo: the C++ extension eqinfo._eqinfo is not built or not on the path; install with "
-        "'bash python/install.sh', or build with -DEQINFO_BUILD_PYTHON=ON and set PYTHONPATH=<build>/python "
-        f"({_e})"
-    ) from _e
 from ._errors import Error, ErrorCode, FileError
 from .shards import Shards
 
-__version__ = _eqinfo.version
+_EXTENSION = None
+
+
+def _ext():
+    """The C++ extension eqinfo._eqinfo, imported on first use: ``import eqinfo`` and
+    ``import eqinfo.shards`` (pure Python + numpy) work without it."""
+    global _EXTENSION
+    if _EXTENSION is None:
+        try:
+            _eqinfo = importlib.import_module("._eqinfo", __name__)
+        except ImportError as e:
+            raise ImportError(
+                "eqinfo: the C++ extension eqinfo._eqinfo is not built or not on the path; install with "
+                "'bash python/install.sh', or build with -DEQINFO_BUILD_PYTHON=ON and set PYTHONPATH=<build>/python "
+                f"({e})"
+            ) from e
+        _EXTENSION = _eqinfo
+    return _EXTENSION
+
+
+def __getattr__(name):
+    # Module attributes that need the extension (PEP 562): loaded lazily.
+    if name == "__version__":
+        return _ext().version
+    if name == "default_lanes":
+        return _ext().default_lanes
+    if name == "_eqinfo":
+        return _ext()  # (importing it also sets the attribute: this runs once)
+    raise AttributeError(f"module 'eqinfo' has no attribute {name!r}")
+
+
 __all__ = [
     "Tokenizer",
     "Error",
@@ -94,6 +117,14 @@ def _count(name, value):
     if value < 0 or value >= 2**64:
         raise ValueError(f"{name} must be a non-negative 64-bit integer, got {value}")
     return value
+
+
+def _lanes(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"lanes must be an int, got {type(value).__name__}")
+    if value < 0 or value >= 2**64:
+        raise ValueError(f"lanes must be a positive int, got {value}")
+    return int(value)  # 0: eqinfo.Error INVALID_ARGUMENT from the C++ (set_lanes)
 
 
 def _threads(value):
@@ -158,6 +189,17 @@ class Tokenizer:
             a unigram model's counts.
         rule: equal-info window rule, ``"delay"`` (default) or ``"greedy-exact"``.
         self_test: run an M1 file's self-test vectors at load (default True).
+        segment_bytes: S: equal-info codes the input in independent segments
+            of S bytes (the last one shorter), each cut into windows on its
+            own, so that one long input can use every core and lane
+            (``encode(data, threads=0)``); 0: one segment. None (default):
+            the C++ default, 0. It CHANGES THE TOKENS, so it is a setting: it
+            is recorded in .eqt files and shard manifests and decoding needs
+            the same value (the CLI's ``--segment-bytes``).
+        lanes: how many equal-info windows or segments advance together in
+            one batched M1 model call; None (default): :data:`default_lanes`
+            (64). It NEVER changes the tokens (speed and memory only) and is
+            not recorded anywhere.
 
     These are the CLI's options and defaults (``eqinfo encode --help``), so
     ``Tokenizer(m, method=..., window_bits=b, token_bits=N)`` gives the
@@ -187,15 +229,19 @@ class Tokenizer:
         rule="delay",
         *,
         self_test=True,
+        segment_bytes=None,
+        lanes=None,
     ):
         if not isinstance(method, str):
             raise TypeError(f"method must be a str, got {type(method).__name__}")
         if not isinstance(rule, str):
             raise TypeError(f"rule must be a str, got {type(rule).__name__}")
         data, source, spec, path = _model_source(model)
-        self._args = (spec, method, window_bits, token_bits, precision, rule, bool(self_test))
+        segment_bytes = None if segment_bytes is None else _count("segment_bytes", segment_bytes)
+        lanes = None if lanes is None else _lanes(lanes)
+        self._args = (spec, method, window_bits, token_bits, precision, rule, bool(self_test), segment_bytes, lanes)
         self._model_path = path
-        self._core = _eqinfo.TokenizerCore(
+        self._core = _ext().TokenizerCore(
             data,
             source,
             method,
@@ -204,6 +250,8 @@ class Tokenizer:
             _uint("precision", precision, allow_none=True),
             rule,
             bool(self_test),
+            segment_bytes,
+            lanes,
         )
 
     # ------------------------------------------------------------------ properties
@@ -231,6 +279,16 @@ class Tokenizer:
     def rule(self):
         """``"delay"`` or ``"greedy-exact"`` (meaningful for equal-info only)."""
         return self._core.rule
+
+    @property
+    def segment_bytes(self):
+        """S: equal-info segment size in bytes (0: one segment); changes the tokens."""
+        return self._core.segment_bytes
+
+    @property
+    def lanes(self):
+        """Windows or segments per batched M1 model call; never changes the tokens."""
+        return self._core.lanes
 
     @property
     def vocab_size(self):
@@ -279,6 +337,7 @@ class Tokenizer:
             "token_bits": self.token_bits,
             "precision": self.precision,
             "rule": self.rule,
+            "segment_bytes": self.segment_bytes,
             "model_fingerprint": self.model_fingerprint,
         }
 
@@ -289,7 +348,9 @@ class Tokenizer:
         if self.method != "bytes":
             s += f", token_bits={self.token_bits}, precision={self.precision}"
         if self.method == "equal-info":
-            s += f", rule={self.rule!r}"
+            s += f", rule={self.rule!r}, segment_bytes={self.segment_bytes}"
+        if self.lanes != _ext().default_lanes:
+            s += f", lanes={self.lanes}"
         return s + f") [fingerprint 0x{self.model_fingerprint:08x}]"
 
     def _describe_model(self):
@@ -298,19 +359,20 @@ class Tokenizer:
         return "uniform" if self._args[0] == "uniform" else f"<{self.model_kind} model bytes>"
 
     def __reduce__(self):
-        spec, method, window_bits, token_bits, precision, rule, self_test = self._args
-        return (_rebuild, (spec, method, window_bits, token_bits, precision, rule, self_test))
+        return (_rebuild, self._args)
 
     # ------------------------------------------------------------------ coding
-    def encode(self, data):
+    def encode(self, data, *, threads=1):
         """Tokens of ``data`` (bytes, bytearray, memoryview, any contiguous buffer
         such as a numpy array -- its raw bytes --, or str, encoded as UTF-8).
 
         Returns a 1-D numpy array of dtype :attr:`dtype`. Decode it with
         ``decode(tokens, n_bytes)`` where n_bytes is the number of bytes
-        encoded (``len(data)`` for bytes). Releases the GIL.
+        encoded (``len(data)`` for bytes). ``threads`` != 1 encodes an
+        equal-info input's segments (:attr:`segment_bytes` > 0) in parallel
+        (0: all cores); the tokens are the same. Releases the GIL.
         """
-        return self._core.encode(data)
+        return self._core.encode(data, _threads(threads))
 
     def decode(self, tokens, n_bytes, *, threads=1):
         """Exact decoding: the ``n_bytes`` bytes these tokens encode.
@@ -369,8 +431,9 @@ class Tokenizer:
         return self._core.decode_eqt(data, source, bool(bare), _threads(threads))
 
 
-def _rebuild(spec, method, window_bits, token_bits, precision, rule, self_test):
-    return Tokenizer(spec, method, window_bits, token_bits, precision, rule, self_test=self_test)
+def _rebuild(spec, method, window_bits, token_bits, precision, rule, self_test, segment_bytes=None, lanes=None):
+    return Tokenizer(spec, method, window_bits, token_bits, precision, rule, self_test=self_test,
+                     segment_bytes=segment_bytes, lanes=lanes)
 
 
 def _eqt_source(file):
@@ -384,9 +447,10 @@ def _eqt_source(file):
 def read_eqt(file):
     """An .eqt token file's header and tokens (its bytes or a path), without
     decoding: a dict with method, window_bits, token_bits, precision, rule,
-    model_fingerprint, n_bytes and tokens (numpy). Checks magic, version and CRC."""
+    segment_bytes (0 for stream format 1 files), model_fingerprint, n_bytes and
+    tokens (numpy). Checks magic, version and CRC."""
     data, source = _eqt_source(file)
-    return _eqinfo.read_eqt(data, source)
+    return _ext().read_eqt(data, source)
 
 
 def train_unigram(data, precision=16, path=None):
@@ -396,7 +460,7 @@ def train_unigram(data, precision=16, path=None):
     ``path`` they are also written to, as ``Tokenizer(model=...)``); the same
     file as ``eqinfo train-unigram``."""
     items = [data] if (_is_bytes_like(data) or isinstance(data, str)) else list(data)
-    model = _eqinfo.train_unigram(items, _uint("precision", precision))
+    model = _ext().train_unigram(items, _uint("precision", precision))
     if path is not None:
         with open(path, "wb") as f:
             f.write(model)
@@ -407,7 +471,7 @@ def m1_random(path=None, *, layers=3, d_model=256, heads=4, head_dim=64, d_ff=10
     """An M1 model file with fixed pseudo-random weights (``eqinfo m1-random``;
     same defaults, the paper's "3m"): for tests and demos, it predicts nothing
     useful. Returns the file's bytes (also written to ``path`` if given)."""
-    model = _eqinfo.m1_random(
+    model = _ext().m1_random(
         _uint("layers", layers),
         _uint("d_model", d_model),
         _uint("heads", heads),

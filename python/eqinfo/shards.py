@@ -1,29 +1,43 @@
 # SPDX-License-Identifier: MIT
 """Reading token shard directories (``eqinfo shard``; docs/format.md "Token shards").
 
-Pure Python + numpy; the token arrays are memory-mapped, never read whole.
+Pure Python + numpy: ``import eqinfo.shards`` needs no C++ extension. The
+token arrays are memory-mapped, never read whole.
 
 Layout (include/eqinfo/shards.hpp is the reference)::
 
-    DIR/manifest.json           settings, model, index column names, the shard list
-                                (file names, sizes, CRC-32s, counts), totals
+    DIR/manifest.json           settings, model, the shard list (file names,
+                                sizes, CRC-32s, counts), totals
     DIR/shard-NNNNNN.npy        1-D tokens of the shard's examples, back to back:
-                                uint16 for token_bits <= 16, else uint32
+                                <u2 for token_bits <= 16, else <u4
       or DIR/shard-NNNNNN.bin   the same, raw little-endian (token_format "raw")
-    DIR/shard-NNNNNN.idx.npy    int64 [examples, k], one row per example; columns named
-                                by manifest "index_columns" (stream_offset, document,
-                                document_offset, byte_count, token_offset, token_count)
-    DIR/shard-NNNNNN.docs.npy   int64 [documents, 3] (document, stream_offset, byte_count)
+    DIR/shard-NNNNNN.idx.npy    <i8 [examples, 6]: INDEX_COLUMNS
+    DIR/shard-NNNNNN.docs.npy   <i8 [documents, 3]: DOCUMENTS_COLUMNS
 
-The reader takes file names, column names and the token dtype from the manifest,
-and falls back for older or hand-made directories: shard entries naming their
-files "tokens"/"index" (training/m2/shards.py's writer), no entry list (then
-shard-*.npy / shard-*.bin with their .idx.npy), index columns by position
-(6 columns: the order above; 4: byte_count, token_offset, token_count,
-source_offset).
+The reader is as strict as the C++ one (``eqinfo::parse_shard_manifest`` and
+``eqinfo::load_shard``, which ``eqinfo verify`` uses): every field the C++
+requires must be there with its type and range, the totals must add up, the
+tables must have exactly their dtype and width, the examples must be
+contiguous. There are no aliases, no manifest-less directories and no other
+index layouts: what ``eqinfo verify`` rejects, :class:`Shards` rejects, with
+the same error code and, as far as practical, the same message (naming the
+file and the problem). Fields the C++ does not read are ignored, as there.
+Token stream formats 1 and 2 (:data:`STREAM_FORMATS`) are read: format 2
+manifests must give equal_info_ac's ``"segment_bytes"`` in "settings"; format
+1 had no segments (segment_bytes 0, and the field is ignored).
+
+One difference, by design: a memory-mapped reader does not read every byte
+when it opens a directory. ``Shards(path)`` checks the manifest, that every
+file exists with the size the manifest gives, and each shard's index table
+when it is first used; the CRC-32s and the token range are checked by
+:meth:`Shards.check` (``check_tokens=True`` checks the token range at open).
+
+``other_methods`` names methods outside eqinfo's three (``bytes``, ``ac``,
+``equal_info_ac``) that a caller accepts on purpose, e.g. training/m2's
+``gzip`` and ``sentencepiece`` shards: ``eqinfo verify`` cannot decode those
+and rejects them; the Python reader does too unless they are named there.
 """
 
-import glob
 import json
 import os
 import zlib
@@ -31,22 +45,40 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._errors import Error, ErrorCode
+from ._errors import Error, ErrorCode, FileError
 
-__all__ = ["Shards", "Example"]
+__all__ = ["Shards", "Example", "read_manifest", "check_manifest", "PACKINGS", "DEFAULT_PACKING"]
 
 MANIFEST = "manifest.json"
-#: Index columns of `eqinfo shard` (shard_format 1), in order.
+#: manifest "format" and "shard_format" (eqinfo::shard_format_version).
+FORMAT = "eqinfo-shards"
+SHARD_FORMAT = 1
+#: The token stream formats (manifest "stream_format", EQINFO_STREAM_FORMAT) this reader
+#: accepts, as ``eqinfo verify``: 1 (eqinfo 0.2, no segments) to 2 (equal_info_ac's
+#: settings carry "segment_bytes").
+STREAM_FORMATS = (1, 2)
+#: Index columns of shard_format 1, in order (shard-NNNNNN.idx.npy).
 INDEX_COLUMNS = ("stream_offset", "document", "document_offset", "byte_count", "token_offset", "token_count")
-#: The 4-column layout of training/m2/shards.py's writer.
-LEGACY_INDEX_COLUMNS = ("byte_count", "token_offset", "token_count", "source_offset")
-_COLUMN_ALIASES = {
-    "byte_count": ("byte_count", "bytes", "n_bytes"),
-    "token_offset": ("token_offset", "token_start", "offset"),
-    "token_count": ("token_count", "tokens", "n_tokens"),
+#: Document table columns (shard-NNNNNN.docs.npy).
+DOCUMENTS_COLUMNS = ("document", "stream_offset", "byte_count")
+#: The manifest's method names (include/eqinfo/shards.hpp) and Tokenizer's (the CLI's) for each.
+METHODS = {"bytes": "bytes", "ac": "ac", "equal_info_ac": "equal-info"}
+#: The manifest's window rule names and Tokenizer's for each.
+RULES = {"delay": "delay", "greedy_exact": "greedy-exact"}
+_MIN_PRECISION, _MAX_PRECISION, _MAX_TOKEN_BITS, _MAX_WINDOW_BITS = 8, 24, 24, 65536
+
+#: How a consumer of shards makes fixed-length training sequences of the examples'
+#: tokens: eqinfo.torch_data and training/m2 both take these names.
+PACKINGS = {
+    "split": "each example on its own, cut into consecutive sequences that never cross an example boundary "
+             "(they start at an example's first token, where the code stream and the equal-info windows "
+             "restart); the shorter last piece is kept where the consumer pads (training/m2) and dropped "
+             "where every sequence has the same length (eqinfo.torch_data)",
+    "truncate": "the first sequence of each example only",
+    "concat": "a shard's examples back to back, cut into full sequences; the incomplete tail is dropped",
 }
-_METHODS = {"equal_info_ac": "equal-info", "equal-info": "equal-info", "equal_info": "equal-info", "ac": "ac",
-            "static-ac": "static-ac", "static_ac": "static-ac", "bytes": "bytes"}
+#: The default packing: sequences never mix two examples' code streams.
+DEFAULT_PACKING = "split"
 
 
 class Example(NamedTuple):
@@ -56,29 +88,22 @@ class Example(NamedTuple):
     n_bytes: int  #: the number of bytes they encode (what exact decoding needs)
     shard: int  #: shard number
     index: int  #: example number within the shard
-    source: dict  #: the other index columns, e.g. stream_offset, document, document_offset
+    source: dict  #: stream_offset, document, document_offset
+
+
+_NAMES = {ErrorCode.CHECKSUM_MISMATCH: "file.checksum_mismatch", ErrorCode.CORRUPT_STREAM: "stream.corrupt_stream",
+          ErrorCode.BAD_MAGIC: "file.bad_magic", ErrorCode.IO_ERROR: "file.io_error",
+          ErrorCode.SETTINGS_MISMATCH: "settings.settings_mismatch",
+          ErrorCode.TOKEN_OUT_OF_RANGE: "stream.token_out_of_range",
+          ErrorCode.TRUNCATED_TOKENS: "stream.truncated_tokens",
+          ErrorCode.UNSUPPORTED_VERSION: "file.unsupported_version"}
 
 
 def _fail(code, message):
-    names = {ErrorCode.CHECKSUM_MISMATCH: "file.checksum_mismatch", ErrorCode.CORRUPT_STREAM: "stream.corrupt_stream",
-             ErrorCode.BAD_MAGIC: "file.bad_magic", ErrorCode.IO_ERROR: "file.io_error",
-             ErrorCode.SETTINGS_MISMATCH: "settings.settings_mismatch",
-             ErrorCode.TOKEN_OUT_OF_RANGE: "stream.token_out_of_range",
-             ErrorCode.UNSUPPORTED_VERSION: "file.unsupported_version"}
-    name = names.get(code, "api.invalid_argument")
+    name = _NAMES.get(code, "api.invalid_argument")
     if code == ErrorCode.IO_ERROR:
-        from ._errors import FileError
-
         raise FileError(f"[eqinfo.{name}] {message}", code, name)
     raise Error(f"[eqinfo.{name}] {message}", code, name)
-
-
-def _hex_or_int(v):
-    if v is None:
-        return None
-    if isinstance(v, str):
-        return int(v, 16)
-    return int(v)
 
 
 def _file_crc32(path, chunk=1 << 22):
@@ -91,20 +116,230 @@ def _file_crc32(path, chunk=1 << 22):
             crc = zlib.crc32(block, crc)
 
 
-def _index_name(token_name):
-    base = token_name[:-4] if token_name.endswith((".npy", ".bin")) else token_name
-    return base + ".idx.npy"
+def _read_bytes(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        _fail(ErrorCode.IO_ERROR, f"{path}: cannot open for reading")
 
 
-class _ShardFiles(NamedTuple):
-    tokens: str
-    index: str
-    documents: str  # "" when none
-    entry: dict  # the manifest's record ({} when none)
+# --------------------------------------------------------------------------- manifest
+
+class _Object:
+    """The fields of a JSON object, read as include/eqinfo/shards.hpp's object_reader reads
+    them (same checks, same messages)."""
+
+    def __init__(self, value, source):
+        self.v, self.source = value, source
+        if not isinstance(value, dict):
+            self.fail("is not a JSON object")
+
+    def fail(self, why):
+        _fail(ErrorCode.CORRUPT_STREAM, f"{self.source} {why}")
+
+    def field(self, key, types):
+        if key not in self.v:
+            self.fail(f'lacks "{key}"')
+        v = self.v[key]
+        if not isinstance(v, types) or (types is not bool and isinstance(v, bool)):
+            self.fail(f'has a "{key}" of the wrong type')
+        return v
+
+    def number(self, key):
+        v = self.field(key, (int, float))
+        if not isinstance(v, int) or v < 0 or v >= 1 << 64:
+            _fail(ErrorCode.CORRUPT_STREAM, f"{self.source}: {key} = {v} is not a non-negative integer below 2^64")
+        return v
+
+    def small(self, key):
+        v = self.number(key)
+        if v > 1 << 20:
+            self.fail(f'has "{key}" out of range')
+        return v
+
+    def text(self, key):
+        return self.field(key, str)
+
+    def flag(self, key):
+        return self.field(key, bool)
+
+    def crc(self, key):
+        s = self.text(key)
+        if not (len(s) == 10 and s.startswith("0x") and all(c in "0123456789abcdef" for c in s[2:])):
+            self.fail(f'has "{key}" = "{s}", not a 0x-prefixed 8-digit hex number')
+        return int(s, 16)
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_json(data, source):
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as e:
+        _fail(ErrorCode.CORRUPT_STREAM, f"{source}: not valid JSON ({e})")
+
+
+def check_manifest(manifest, source, other_methods=()):
+    """Checks a parsed manifest.json as ``eqinfo::parse_shard_manifest`` does; raises
+    :class:`eqinfo.Error` (``BAD_MAGIC``, ``UNSUPPORTED_VERSION`` or ``CORRUPT_STREAM``)
+    naming ``source`` and the problem. ``other_methods``: method names accepted besides
+    eqinfo's (module docstring); for those only token_bits is read from the settings."""
+    o = _Object(manifest, source)
+    if manifest.get("format") != FORMAT:
+        _fail(ErrorCode.BAD_MAGIC, f'{source}: not an eqinfo shard manifest (no "format": "{FORMAT}")')
+    if o.number("shard_format") != SHARD_FORMAT:
+        _fail(ErrorCode.UNSUPPORTED_VERSION, f"{source}: shard format {o.number('shard_format')}; this build reads "
+              f"{SHARD_FORMAT}")
+    o.text("eqinfo_version")
+    stream_format = o.small("stream_format")
+
+    s = _Object(o.field("settings", dict), f'{source}: "settings"')
+    method = s.text("method")
+    if method not in METHODS and method not in other_methods:
+        s.fail(f'has an unknown method "{method}"')
+    token_bits = s.small("token_bits")
+    problem = None
+    if method == "bytes":
+        if token_bits != 8:
+            problem = f"method bytes uses 8-bit tokens; token_bits is {token_bits}"
+    elif method in METHODS:
+        precision = s.small("precision_bits")
+        window_bits = s.small("window_bits") if method == "equal_info_ac" else None
+        if method == "equal_info_ac" and s.text("rule") not in RULES:
+            s.fail(f'has an unknown rule "{s.text("rule")}"')
+        if method == "equal_info_ac" and stream_format >= 2:  # stream format 1 had no segments
+            s.number("segment_bytes")
+        if not _MIN_PRECISION <= precision <= _MAX_PRECISION:
+            problem = f"precision_bits {precision} is outside [{_MIN_PRECISION}, {_MAX_PRECISION}]"
+        elif not 1 <= token_bits <= _MAX_TOKEN_BITS:
+            problem = f"token_bits {token_bits} is outside [1, {_MAX_TOKEN_BITS}]"
+        elif window_bits is not None and window_bits % token_bits:
+            problem = f"window_bits {window_bits} is not a multiple of token_bits {token_bits}"
+        elif window_bits is not None and window_bits > _MAX_WINDOW_BITS:
+            problem = f"window_bits {window_bits} exceeds {_MAX_WINDOW_BITS}"
+        elif window_bits is not None and window_bits < precision:
+            problem = (f"window_bits {window_bits} cannot hold a byte of probability 2^-{precision}, whose code "
+                       f"needs {precision} bits; use window_bits >= precision_bits")
+    elif not 1 <= token_bits <= _MAX_TOKEN_BITS:
+        problem = f"token_bits {token_bits} is outside [1, {_MAX_TOKEN_BITS}]"
+    if problem:
+        _fail(ErrorCode.CORRUPT_STREAM, f"{source}: invalid settings: [eqinfo.settings.invalid_settings] {problem}")
+
+    model = _Object(o.field("model", dict), f'{source}: "model"')
+    model.text("kind")
+    model.text("path")
+    model.crc("fingerprint")
+    if o.number("example_bytes") == 0:
+        o.fail('has "example_bytes": 0')
+    sep = o.text("separator_hex")
+    if len(sep) % 2:
+        o.fail('has an odd-length "separator_hex"')
+    if any(c not in "0123456789abcdef" for c in sep):
+        o.fail('has a "separator_hex" that is not lowercase hex')
+    o.flag("keep_documents")
+    shard_examples = o.number("shard_examples")
+    if shard_examples == 0:
+        o.fail('has "shard_examples": 0')
+    if o.text("token_format") not in ("npy", "raw"):
+        o.fail(f'has an unknown token_format "{o.text("token_format")}"')
+    o.text("text_field")
+
+    inputs = o.field("inputs", list)
+    next_document = input_bytes = 0
+    for i, item in enumerate(inputs):
+        r = _Object(item, f"{source}: input {i}")
+        r.text("path")
+        if r.text("type") not in ("text", "jsonl"):
+            r.fail(f'has an unknown type "{r.text("type")}"')
+        input_bytes += r.number("size")
+        r.crc("crc32")
+        if r.number("first_document") != next_document:
+            r.fail(f"does not start at document {next_document}")
+        next_document += r.number("documents")
+    shards = o.field("shards", list)
+    examples = total_bytes = tokens = 0
+    for k, item in enumerate(shards):
+        r = _Object(item, f"{source}: shard {k}")
+        for key in ("tokens", "index", "documents"):
+            r.text(f"{key}_file")
+            r.number(f"{key}_file_size")
+            r.crc(f"{key}_crc32")
+        for key in ("examples", "bytes", "tokens", "documents"):
+            r.number(key)
+        r.crc("source_crc32")
+        for key in ("tokens_file", "index_file", "documents_file"):
+            name = item[key]
+            if not name or "/" in name or "\\" in name or name in (".", ".."):
+                r.fail(f'names the file "{name}", which is not a plain file name in the directory')
+        n = item["examples"]
+        if n == 0 or n > shard_examples or (n < shard_examples and k + 1 < len(shards)):
+            o.fail(f"shard {k} holds {n} examples; every shard but the last holds shard_examples = "
+                   f"{shard_examples}")
+        examples += n
+        total_bytes += item["bytes"]
+        tokens += item["tokens"]
+    t = _Object(o.field("totals", dict), f'{source}: "totals"')
+    for key, value in (("inputs", len(inputs)), ("input_bytes", input_bytes), ("documents", next_document),
+                       ("shards", len(shards)), ("examples", examples), ("bytes", total_bytes),
+                       ("tokens", tokens)):
+        if t.number(key) != value:
+            t.fail(f"says {key} = {t.number(key)}, the lists add up to {value}")
+    # eqinfo verify checks this after parsing the whole manifest, so it comes last here too.
+    if stream_format not in STREAM_FORMATS:
+        _fail(ErrorCode.UNSUPPORTED_VERSION, f"{source}: token stream format {stream_format}; this build reads "
+              f"formats {STREAM_FORMATS[0]} to {STREAM_FORMATS[-1]}")
+    return manifest
+
+
+def read_manifest(path, other_methods=()):
+    """DIR/manifest.json (or the file ``path``), parsed and checked (:func:`check_manifest`)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, MANIFEST)
+    return check_manifest(_parse_json(_read_bytes(path), path), path, other_methods)
+
+
+def _npy(path, descr, columns, mmap):
+    """A .npy file of exactly dtype ``descr``, C order, 1-D (columns 0) or [rows, columns];
+    checked as eqinfo::detail::parse_npy checks it (same codes and messages)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                _fail(ErrorCode.BAD_MAGIC, f"{path}: not a .npy file")
+            f.seek(0)
+            version = np.lib.format.read_magic(f)
+            if version not in ((1, 0), (2, 0)):
+                _fail(ErrorCode.UNSUPPORTED_VERSION, f"{path}: .npy version {version[0]}")
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            try:
+                shape, fortran, dtype = read_header(f)
+            except ValueError as e:
+                _fail(ErrorCode.BAD_MAGIC, f"{path}: malformed .npy header ({e})")
+            body = os.fstat(f.fileno()).st_size - f.tell()
+    except OSError:
+        _fail(ErrorCode.IO_ERROR, f"{path}: cannot open for reading")
+    if dtype != np.dtype(descr):
+        _fail(ErrorCode.UNSUPPORTED_VERSION, f"{path}: .npy dtype {dtype.str} is not supported here")
+    if fortran:
+        _fail(ErrorCode.UNSUPPORTED_VERSION, f"{path}: Fortran-order arrays are not supported")
+    if len(shape) != (2 if columns else 1) or tuple(shape[1:]) != ((columns,) if columns else ()):
+        _fail(ErrorCode.UNSUPPORTED_VERSION, f"{path}: shape is not (n,{columns if columns else ''}) (shape "
+              f"{shape})")
+    row_bytes = (columns or 1) * dtype.itemsize
+    if body != shape[0] * row_bytes:
+        _fail(ErrorCode.TRUNCATED_TOKENS, f"{path}: header promises {shape[0]} rows of {row_bytes} bytes of data, "
+              f"the file has {body}")
+    if not shape[0]:
+        return np.zeros(shape, dtype=dtype)
+    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
 class Shards:
-    """A token shard directory.
+    """A token shard directory, checked as ``eqinfo verify`` reads it (module docstring).
 
     ``len(shards)`` is the number of examples; iterating yields :class:`Example`
     (tokens, n_bytes, shard, index, source) in order; ``shards[i]`` is example
@@ -112,190 +347,151 @@ class Shards:
     ``index(k)`` its index table, ``check()`` verifies every file against the
     manifest, and ``tokenizer(model)`` gives the Tokenizer the shards were
     made with.
+
+    Raises :class:`eqinfo.FileError` (``IO_ERROR``) for a missing directory,
+    manifest or shard file, and :class:`eqinfo.Error` for anything
+    ``eqinfo verify`` rejects: ``BAD_MAGIC``, ``UNSUPPORTED_VERSION``,
+    ``CORRUPT_STREAM`` (a missing or mistyped field, totals that do not add
+    up, an index table of another shape, examples that are not contiguous),
+    ``CHECKSUM_MISMATCH`` (a file of another size; CRCs: :meth:`check`),
+    ``TOKEN_OUT_OF_RANGE``.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, *, other_methods=(), check_tokens=False):
         self.path = os.fspath(path)
         if not os.path.isdir(self.path):
             _fail(ErrorCode.IO_ERROR, f"{self.path}: not a directory")
-        manifest_path = os.path.join(self.path, MANIFEST)
-        self.manifest = {}
-        if os.path.exists(manifest_path):
-            try:
-                with open(manifest_path, "rb") as f:
-                    self.manifest = json.loads(f.read().decode("utf-8"))
-            except (ValueError, UnicodeDecodeError) as e:
-                _fail(ErrorCode.CORRUPT_STREAM, f"{manifest_path}: not valid JSON ({e})")
-            if not isinstance(self.manifest, dict):
-                _fail(ErrorCode.CORRUPT_STREAM, f"{manifest_path}: not a JSON object")
-            fmt = self.manifest.get("format")
-            if fmt is not None and fmt != "eqinfo-shards":
-                _fail(ErrorCode.BAD_MAGIC, f"{manifest_path}: format {fmt!r}, not 'eqinfo-shards'")
-            version = self.manifest.get("shard_format", self.manifest.get("format_version", 1))
-            if int(version) != 1:
-                _fail(ErrorCode.UNSUPPORTED_VERSION, f"{manifest_path}: shard format {version}; this reader reads 1")
-        self.settings = self._settings()
-        self._files = self._shard_files()
-        self._indexes = [None] * len(self._files)
-        self._tokens = [None] * len(self._files)
-        self._columns = None
-        counts = [self._entry_count(k) for k in range(len(self._files))]
-        self._starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
+        self.manifest = read_manifest(self.path, other_methods)
+        self.records = self.manifest["shards"]
+        for r in self.records:
+            for key in ("tokens", "index", "documents"):
+                self._checked_size(r[f"{key}_file"], r[f"{key}_file_size"])
+        self._indexes = [None] * len(self.records)
+        self._tokens = [None] * len(self.records)
+        self._starts = np.concatenate([[0], np.cumsum([r["examples"] for r in self.records], dtype=np.int64)])
+        if check_tokens:
+            for k in range(self.num_shards):
+                self._check_token_range(k)
+
+    def _checked_size(self, name, size):
+        path = os.path.join(self.path, name)
+        try:
+            actual = os.path.getsize(path)
+        except OSError:
+            _fail(ErrorCode.IO_ERROR, f"{path}: cannot open for reading")
+        if actual != size:
+            _fail(ErrorCode.CHECKSUM_MISMATCH, f"{path}: {actual} bytes, the manifest says {size} (the file was "
+                  "modified or damaged)")
+        return path
 
     # ------------------------------------------------------------------ manifest
-    def _find(self, *names):
-        m = self.manifest
-        for scope in (m.get("settings"), m):
-            if isinstance(scope, dict):
-                for n in names:
-                    if scope.get(n) is not None:
-                        return scope[n]
-        return None
-
-    def _settings(self):
-        """The manifest's settings in Tokenizer's names (None where not recorded)."""
-        method = self._find("method")
-        method = _METHODS.get(str(method), str(method)) if method is not None else None
-        rule = self._find("rule", "window_rule")
-        token_bits = self._find("token_bits")
-        s = {
-            "method": method,
-            "window_bits": self._find("window_bits"),
-            "token_bits": int(token_bits) if token_bits is not None else None,
-            "precision": self._find("precision_bits", "precision"),
-            "rule": str(rule).replace("_", "-") if rule is not None else None,
-        }
-        if method == "bytes":
-            s.update(window_bits=None, precision=None, rule=None, token_bits=8)
-        if method != "equal-info":
-            s.update(window_bits=None, rule=None)
+    @property
+    def settings(self):
+        """The manifest's settings in Tokenizer's names (None where they do not apply;
+        segment_bytes is 0 for equal-info shards of stream format 1, which had no segments)."""
+        st = self.manifest["settings"]
+        method = METHODS.get(st["method"], st["method"])
+        s = {"method": method, "window_bits": None, "token_bits": st["token_bits"], "precision": None, "rule": None,
+             "segment_bytes": None}
+        if st["method"] in ("ac", "equal_info_ac"):
+            s["precision"] = st["precision_bits"]
+        if st["method"] == "equal_info_ac":
+            s.update(window_bits=st["window_bits"], rule=RULES[st["rule"]],
+                     segment_bytes=st["segment_bytes"] if self.manifest["stream_format"] >= 2 else 0)
         return s
 
     @property
     def model(self):
-        """The manifest's model record: kind, path and fingerprint (an int), or {}."""
-        m = self.manifest.get("model")
-        if not isinstance(m, dict):
-            fp = self.manifest.get("model_fingerprint")
-            return {} if fp is None else {"fingerprint": _hex_or_int(fp)}
-        out = dict(m)
-        if "fingerprint" in out:
-            out["fingerprint"] = _hex_or_int(out["fingerprint"])
+        """The manifest's model record: kind, path and fingerprint (an int)."""
+        out = dict(self.manifest["model"])
+        out["fingerprint"] = int(out["fingerprint"], 16)
         return out
 
     @property
     def model_fingerprint(self):
-        """The fingerprint of the model the tokens were made with (int), or None."""
-        return self.model.get("fingerprint")
+        """The fingerprint of the model the tokens were made with (int)."""
+        return self.model["fingerprint"]
 
     @property
     def index_columns(self):
-        """Names of the index table's columns."""
-        if self._columns is None:
-            names = self._find("index_columns")
-            if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
-                width = self.index(0).shape[1] if self._files else len(INDEX_COLUMNS)
-                if width == len(INDEX_COLUMNS):
-                    names = list(INDEX_COLUMNS)
-                elif width == len(LEGACY_INDEX_COLUMNS):
-                    names = list(LEGACY_INDEX_COLUMNS)
-                else:
-                    _fail(ErrorCode.CORRUPT_STREAM, f"{self.path}: no index_columns in the manifest and "
-                          f"{width} index columns")
-            self._columns = list(names)
-        return self._columns
+        """Names of the index table's columns (INDEX_COLUMNS)."""
+        return list(INDEX_COLUMNS)
 
-    def _column(self, name):
-        cols = self.index_columns
-        for alias in _COLUMN_ALIASES.get(name, (name,)):
-            if alias in cols:
-                return cols.index(alias)
-        _fail(ErrorCode.CORRUPT_STREAM, f"{self.path}: the index has no {name!r} column (columns {cols})")
-
-    def _shard_files(self):
-        entries = self.manifest.get("shards")
-        out = []
-        if isinstance(entries, list):
-            for k, e in enumerate(entries):
-                if isinstance(e, str):
-                    e = {"tokens_file": e}
-                if not isinstance(e, dict):
-                    _fail(ErrorCode.CORRUPT_STREAM, f"{self.path}/{MANIFEST}: shard {k} is not an object")
-                tokens = next((e[key] for key in ("tokens_file", "tokens", "file", "path")
-                               if isinstance(e.get(key), str)), None)
-                if tokens is None:
-                    _fail(ErrorCode.CORRUPT_STREAM, f"{self.path}/{MANIFEST}: shard {k} names no token file")
-                index = next((e[key] for key in ("index_file", "index", "idx") if isinstance(e.get(key), str)),
-                             _index_name(tokens))
-                documents = e.get("documents_file") if isinstance(e.get("documents_file"), str) else ""
-                for name in (tokens, index, documents):
-                    if name and (os.path.basename(name) != name or name in (".", "..")):
-                        _fail(ErrorCode.CORRUPT_STREAM, f"{self.path}/{MANIFEST}: shard {k} names the file "
-                              f"{name!r}, which is not a plain file name in the directory")
-                out.append(_ShardFiles(tokens, index, documents, e))
-            return out
-        names = sorted(os.path.basename(p) for p in glob.glob(os.path.join(self.path, "shard-*"))
-                       if p.endswith((".npy", ".bin")) and not p.endswith((".idx.npy", ".docs.npy")))
-        return [_ShardFiles(n, _index_name(n), "", {}) for n in names]
-
-    def _entry_count(self, k):
-        n = self._files[k].entry.get("examples")
-        return int(n) if isinstance(n, int) else len(self.index(k))
-
-    # ------------------------------------------------------------------ arrays
     @property
     def num_shards(self):
-        return len(self._files)
+        return len(self.records)
+
+    @property
+    def token_bits(self):
+        return self.manifest["settings"]["token_bits"]
 
     @property
     def dtype(self):
-        """numpy dtype of the stored tokens."""
-        name = self._find("token_dtype", "dtype")
-        if name is not None:
-            return np.dtype(name).newbyteorder("<")
-        bits = self.settings["token_bits"]
-        return np.dtype("<u2") if bits is None or bits <= 16 else np.dtype("<u4")
+        """numpy dtype of the stored tokens: <u2 for token_bits <= 16, else <u4."""
+        return np.dtype("<u2") if self.token_bits <= 16 else np.dtype("<u4")
 
+    # ------------------------------------------------------------------ arrays
     def tokens(self, k):
         """Shard ``k``'s tokens: a read-only memory-mapped 1-D array."""
         if self._tokens[k] is None:
-            path = os.path.join(self.path, self._files[k].tokens)
-            if not os.path.exists(path):
-                _fail(ErrorCode.IO_ERROR, f"{path}: cannot open for reading (missing shard file)")
-            if path.endswith(".npy"):
-                arr = np.load(path, mmap_mode="r", allow_pickle=False)
-                if arr.ndim != 1 or arr.dtype.kind not in "iu":
-                    _fail(ErrorCode.CORRUPT_STREAM, f"{path}: expected 1-D integer tokens, got {arr.dtype} "
-                          f"{arr.shape}")
+            r = self.records[k]
+            path = self._checked_size(r["tokens_file"], r["tokens_file_size"])
+            dt = self.dtype
+            if self.manifest["token_format"] == "npy":
+                arr = _npy(path, dt.str, 0, mmap=True)
             else:
                 size = os.path.getsize(path)
-                dt = self.dtype
                 if size % dt.itemsize:
-                    _fail(ErrorCode.CORRUPT_STREAM, f"{path}: {size} bytes is not a whole number of {dt} tokens")
+                    _fail(ErrorCode.TRUNCATED_TOKENS, f"{path}: {size} bytes is not a whole number of "
+                          f"{dt.itemsize}-byte tokens")
                 arr = np.memmap(path, dtype=dt, mode="r") if size else np.zeros(0, dtype=dt)
             self._tokens[k] = arr
         return self._tokens[k]
 
     def index(self, k):
-        """Shard ``k``'s index: int64 [examples, len(index_columns)]."""
+        """Shard ``k``'s index: int64 [examples, 6] (INDEX_COLUMNS), checked as
+        ``eqinfo::load_shard`` checks it (counts, contiguity, byte counts)."""
         if self._indexes[k] is None:
-            path = os.path.join(self.path, self._files[k].index)
-            if not os.path.exists(path):
-                _fail(ErrorCode.IO_ERROR, f"{path}: cannot open for reading (missing index file)")
-            ix = np.load(path, allow_pickle=False)
-            if ix.ndim != 2 or ix.dtype.kind not in "iu":
-                _fail(ErrorCode.CORRUPT_STREAM, f"{path}: expected an integer [examples, k] table, got {ix.dtype} "
-                      f"{ix.shape}")
-            self._indexes[k] = ix.astype(np.int64, copy=False)
+            r = self.records[k]
+            path = self._checked_size(r["index_file"], r["index_file_size"])
+            ix = np.asarray(_npy(path, "<i8", 6, mmap=False), dtype=np.int64)
+            if (ix < 0).any():
+                _fail(ErrorCode.CORRUPT_STREAM, f"{path}: negative value in an index table")
+            n_tokens = len(self.tokens(k))
+            n_docs = len(self.documents(k))
+            if len(ix) != r["examples"] or n_tokens != r["tokens"] or n_docs != r["documents"]:
+                _fail(ErrorCode.CORRUPT_STREAM, f"{path}: holds {len(ix)} examples, {n_tokens} tokens and {n_docs} "
+                      f"documents; the manifest says {r['examples']}, {r['tokens']} and {r['documents']}")
+            so, nb, off, cnt = ix[:, 0], ix[:, 3], ix[:, 4], ix[:, 5]
+            token_starts = np.concatenate([[0], np.cumsum(cnt)[:-1]]) if len(ix) else off
+            bad = (off != token_starts) | (nb == 0) | (nb > self.manifest["example_bytes"])
+            bad[1:] |= so[1:] != so[:-1] + nb[:-1]
+            if bad.any():
+                i = int(np.argmax(bad))
+                _fail(ErrorCode.CORRUPT_STREAM, f"{path}: example {i} is not contiguous with the one before it, or "
+                      "empty or too long")
+            if int(cnt.sum()) != n_tokens or int(nb.sum()) != r["bytes"]:
+                _fail(ErrorCode.CORRUPT_STREAM, f"{path}: the examples hold {int(cnt.sum())} tokens and "
+                      f"{int(nb.sum())} bytes; the shard has {n_tokens} and the manifest says {r['bytes']} bytes")
+            ix.setflags(write=False)
+            self._indexes[k] = ix
         return self._indexes[k]
 
     def documents(self, k):
-        """Shard ``k``'s document table (int64 [documents, 3]: document, stream_offset,
-        byte_count), or None if the directory has none."""
-        name = self._files[k].documents
-        if not name:
-            return None
-        return np.load(os.path.join(self.path, name), allow_pickle=False)
+        """Shard ``k``'s document table: int64 [documents, 3] (DOCUMENTS_COLUMNS)."""
+        r = self.records[k]
+        path = self._checked_size(r["documents_file"], r["documents_file_size"])
+        d = np.asarray(_npy(path, "<i8", 3, mmap=False), dtype=np.int64)
+        if (d < 0).any():
+            _fail(ErrorCode.CORRUPT_STREAM, f"{path}: negative value in an index table")
+        return d
+
+    def _check_token_range(self, k):
+        tokens, bits = self.tokens(k), self.token_bits
+        if len(tokens) and int(tokens.max()) >= 1 << bits:
+            i = int(np.argmax(np.asarray(tokens) >= 1 << bits))
+            _fail(ErrorCode.TOKEN_OUT_OF_RANGE, f"{os.path.join(self.path, self.records[k]['tokens_file'])}: token "
+                  f"{i} is {int(tokens[i])}, not below 2^{bits} (outside the vocabulary)")
 
     # ------------------------------------------------------------------ examples
     def __len__(self):
@@ -303,23 +499,18 @@ class Shards:
 
     @property
     def n_tokens(self):
-        return sum(int(self.index(k)[:, self._column("token_count")].sum()) for k in range(self.num_shards))
+        return sum(r["tokens"] for r in self.records)
 
     @property
     def n_bytes(self):
-        return sum(int(self.index(k)[:, self._column("byte_count")].sum()) for k in range(self.num_shards))
+        return sum(r["bytes"] for r in self.records)
 
     def _example(self, k, i, row=None):
         if row is None:
             row = self.index(k)[i]
-        off, count = int(row[self._column("token_offset")]), int(row[self._column("token_count")])
-        tokens = self.tokens(k)
-        if off < 0 or count < 0 or off + count > len(tokens):
-            _fail(ErrorCode.CORRUPT_STREAM, f"{os.path.join(self.path, self._files[k].index)}: example {i} "
-                  f"(tokens {off}..{off + count}) lies outside the {len(tokens)} tokens of the shard")
-        skip = {self._column(n) for n in ("token_offset", "token_count", "byte_count")}
-        source = {name: int(row[c]) for c, name in enumerate(self.index_columns) if c not in skip}
-        return Example(tokens[off:off + count], int(row[self._column("byte_count")]), k, i, source)
+        off, count = int(row[4]), int(row[5])
+        source = {"stream_offset": int(row[0]), "document": int(row[1]), "document_offset": int(row[2])}
+        return Example(self.tokens(k)[off:off + count], int(row[3]), k, i, source)
 
     def __getitem__(self, i):
         n = len(self)
@@ -353,19 +544,19 @@ class Shards:
         from . import Tokenizer
 
         s = self.settings
-        kind = self.model.get("kind")
+        if s["method"] not in METHODS.values():
+            _fail(ErrorCode.INVALID_ARGUMENT, f"{self.path}: method {s['method']!r} is not one of eqinfo's")
+        kind = self.model["kind"]
         if model is None:
-            model = self.model.get("path") if kind in ("unigram", "m1") else "uniform"
-        args = {"method": s["method"] or "equal-info"}
-        for key in ("window_bits", "token_bits", "precision", "rule"):
-            if s[key] is not None:
-                args[key] = s[key]
+            model = self.model["path"] if kind in ("unigram", "m1") else "uniform"
+        args = {key: s[key] for key in ("method", "window_bits", "token_bits", "precision", "rule", "segment_bytes")
+                if s[key] is not None}
         if args["method"] == "bytes":
             args.pop("token_bits", None)
         args.update(kwargs)
         tok = Tokenizer(model, **args)
         want = self.model_fingerprint
-        if want is not None and s["method"] != "bytes" and tok.model_fingerprint != want:
+        if s["method"] != "bytes" and tok.model_fingerprint != want:
             _fail(ErrorCode.SETTINGS_MISMATCH, f"{self.path}: the shards were made with the model with fingerprint "
                   f"0x{want:08x}, not 0x{tok.model_fingerprint:08x} ({model})")
         return tok
@@ -377,59 +568,34 @@ class Shards:
 
     # ------------------------------------------------------------------ checks
     def check(self, tokenizer=None, threads=0):
-        """Verifies the directory against its manifest: every file's size and CRC-32
-        (Error CHECKSUM_MISMATCH), the counts, that the examples tile the token
-        arrays, and the token range (CORRUPT_STREAM, TOKEN_OUT_OF_RANGE). With a
-        ``tokenizer`` (see :meth:`tokenizer`) it also decodes every example and
-        compares the bytes with the manifest's source_crc32. Returns a summary dict.
+        """Verifies the directory against its manifest as ``eqinfo::load_shard`` does:
+        every file's size and CRC-32 (Error CHECKSUM_MISMATCH), the tables and counts
+        (CORRUPT_STREAM), the token range (TOKEN_OUT_OF_RANGE). With a ``tokenizer``
+        (see :meth:`tokenizer`) it also decodes every example and compares the bytes
+        with the manifest's source_crc32. Returns a summary dict.
         """
         crcs_checked = 0
-        bits = self.settings["token_bits"]
-        for k, files in enumerate(self._files):
-            e = files.entry
-            for name, size_key, crc_key in ((files.tokens, "tokens_file_size", "tokens_crc32"),
-                                            (files.index, "index_file_size", "index_crc32"),
-                                            (files.documents, "documents_file_size", "documents_crc32")):
-                if not name:
-                    continue
-                path = os.path.join(self.path, name)
-                if not os.path.exists(path):
-                    _fail(ErrorCode.IO_ERROR, f"{path}: cannot open for reading (missing)")
-                if size_key in e and os.path.getsize(path) != int(e[size_key]):
-                    _fail(ErrorCode.CHECKSUM_MISMATCH, f"{path}: {os.path.getsize(path)} bytes, the manifest says "
-                          f"{int(e[size_key])} (the file was modified or damaged)")
-                if crc_key in e:
-                    actual, stored = _file_crc32(path), _hex_or_int(e[crc_key])
-                    if actual != stored:
-                        _fail(ErrorCode.CHECKSUM_MISMATCH, f"{path}: CRC-32 0x{actual:08x}, the manifest says "
-                              f"0x{stored:08x} (the file was modified or damaged)")
-                    crcs_checked += 1
-            index_path = os.path.join(self.path, files.index)
-            ix, tokens = self.index(k), self.tokens(k)
-            off, cnt = ix[:, self._column("token_offset")], ix[:, self._column("token_count")]
-            nb = ix[:, self._column("byte_count")]
-            expected_off = np.concatenate([[0], np.cumsum(cnt)[:-1]]) if len(ix) else off
-            if (cnt < 0).any() or (nb < 0).any() or not np.array_equal(off, expected_off) or int(cnt.sum()) != len(
-                    tokens):
-                _fail(ErrorCode.CORRUPT_STREAM, f"{index_path}: the examples do not tile the {len(tokens)} tokens "
-                      "of the shard (token_offset / token_count)")
-            for key, actual in (("examples", len(ix)), ("tokens", len(tokens)), ("bytes", int(nb.sum()))):
-                if isinstance(e.get(key), int) and e[key] != actual:
-                    _fail(ErrorCode.CORRUPT_STREAM, f"{index_path}: holds {actual} {key}, the manifest says {e[key]}")
-            if bits is not None and len(tokens) and int(tokens.max()) >= 1 << bits:
-                _fail(ErrorCode.TOKEN_OUT_OF_RANGE, f"{os.path.join(self.path, files.tokens)}: token "
-                      f"{int(tokens.max())} is not below 2^{bits}")
+        for k, r in enumerate(self.records):
+            for key in ("tokens", "index", "documents"):
+                path = self._checked_size(r[f"{key}_file"], r[f"{key}_file_size"])
+                actual, stored = _file_crc32(path), int(r[f"{key}_crc32"], 16)
+                if actual != stored:
+                    _fail(ErrorCode.CHECKSUM_MISMATCH, f"{path}: CRC-32 0x{actual:08x}, the manifest says "
+                          f"0x{stored:08x} (the file was modified or damaged)")
+                crcs_checked += 1
+            self._check_token_range(k)
+            self.index(k)
         decoded = 0
         if tokenizer is not None:
-            for k, files in enumerate(self._files):
+            for k, r in enumerate(self.records):
                 examples = list(self.shard_examples(k))
                 out = tokenizer.decode_batch([x.tokens for x in examples], [x.n_bytes for x in examples], threads)
                 crc = 0
                 for b in out:
                     crc = zlib.crc32(b, crc)
-                stored = _hex_or_int(files.entry.get("source_crc32"))
-                if stored is not None and crc != stored:
-                    _fail(ErrorCode.CHECKSUM_MISMATCH, f"{os.path.join(self.path, files.tokens)}: the decoded "
+                stored = int(r["source_crc32"], 16)
+                if crc != stored:
+                    _fail(ErrorCode.CHECKSUM_MISMATCH, f"{os.path.join(self.path, r['tokens_file'])}: the decoded "
                           f"examples have CRC-32 0x{crc:08x}, the manifest says 0x{stored:08x}")
                 decoded += len(examples)
         return {"shards": self.num_shards, "examples": len(self), "tokens": self.n_tokens, "bytes": self.n_bytes,

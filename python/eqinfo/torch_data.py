@@ -12,13 +12,15 @@ Both yield ``(x, y)`` pairs of int64 tensors of ``seq_len`` tokens, ``y`` being
 ``x`` shifted by one (next-token targets), or, with ``seq_len=None``, one
 ``(tokens, n_bytes)`` pair per example.
 
-Sequences (``seq_len`` given): ``packing="concat"`` (default) reads the
-examples' tokens back to back (within a shard for ShardSequences; across
-examples for EncodeOnTheFly) and cuts windows of ``seq_len + 1`` tokens at a
-stride of ``seq_len``, dropping the incomplete tail; ``packing="example"``
-cuts each example on its own (sequences start at an example's first token,
-where equal-info windows restart with a fresh model state) and drops each
-example's incomplete tail.
+Sequences (``seq_len`` given): windows of ``seq_len + 1`` tokens at a stride of
+``seq_len``, packed as ``packing`` says (:data:`eqinfo.shards.PACKINGS`, the
+vocabulary training/m2 uses too): ``"split"`` (the default,
+:data:`eqinfo.shards.DEFAULT_PACKING`) cuts each example on its own (sequences
+start at an example's first token, where equal-info windows restart with a
+fresh model state) and drops each example's incomplete tail; ``"truncate"``
+keeps only each example's first window; ``"concat"`` reads the examples'
+tokens back to back (within a shard for ShardSequences; across examples for
+EncodeOnTheFly) and drops only the incomplete tail of that stream.
 """
 
 import os
@@ -28,11 +30,9 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from . import Tokenizer
-from .shards import Shards
+from .shards import DEFAULT_PACKING, PACKINGS, Shards
 
-__all__ = ["ShardSequences", "EncodeOnTheFly", "worker_share"]
-
-PACKINGS = ("concat", "example")
+__all__ = ["ShardSequences", "EncodeOnTheFly", "worker_share", "PACKINGS", "DEFAULT_PACKING"]
 
 
 def worker_share(rank=0, world_size=1):
@@ -49,6 +49,12 @@ def _windows(length, seq_len):
     return np.arange(0, length - seq_len, seq_len, dtype=np.int64)
 
 
+def _example_windows(length, seq_len, packing):
+    """Window starts within one example ("split" or "truncate")."""
+    starts = _windows(length, seq_len)
+    return starts[:1] if packing == "truncate" else starts
+
+
 def _pair(chunk):
     t = torch.from_numpy(np.asarray(chunk, dtype=np.int64))
     return t[:-1], t[1:]
@@ -58,7 +64,7 @@ def _check(seq_len, packing):
     if seq_len is not None and (not isinstance(seq_len, int) or seq_len < 1):
         raise ValueError(f"seq_len must be a positive int or None, got {seq_len!r}")
     if packing not in PACKINGS:
-        raise ValueError(f"packing must be one of {PACKINGS}, got {packing!r}")
+        raise ValueError(f"packing must be one of {tuple(PACKINGS)}, got {packing!r}")
 
 
 class ShardSequences(IterableDataset):
@@ -68,7 +74,7 @@ class ShardSequences(IterableDataset):
         path: the shard directory.
         seq_len: tokens per sequence (``x`` and ``y`` have ``seq_len`` tokens
             each); None: one ``(tokens, n_bytes)`` pair per example.
-        packing: ``"concat"`` or ``"example"`` (module docstring).
+        packing: ``"split"`` (default), ``"truncate"`` or ``"concat"`` (module docstring).
         shuffle: visit the sequences (or examples) in a random order, a new
             one every epoch (:meth:`set_epoch`), the same on every worker and
             rank for a given ``seed`` and epoch.
@@ -79,7 +85,7 @@ class ShardSequences(IterableDataset):
     epoch. The shards are memory-mapped in the workers, not pickled.
     """
 
-    def __init__(self, path, seq_len=512, *, packing="concat", shuffle=False, seed=0, rank=0, world_size=1):
+    def __init__(self, path, seq_len=512, *, packing=DEFAULT_PACKING, shuffle=False, seed=0, rank=0, world_size=1):
         super().__init__()
         _check(seq_len, packing)
         self.path = os.fspath(path)
@@ -101,8 +107,7 @@ class ShardSequences(IterableDataset):
                 starts = _windows(len(shards.tokens(k)), self.seq_len)
             else:
                 ix = shards.index(k)
-                off, cnt = ix[:, shards._column("token_offset")], ix[:, shards._column("token_count")]
-                parts = [o + _windows(int(c), self.seq_len) for o, c in zip(off, cnt)]
+                parts = [o + _example_windows(int(c), self.seq_len, self.packing) for o, c in ix[:, 4:6]]
                 starts = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
             rows.append(np.stack([np.full(len(starts), k, dtype=np.int64), starts.astype(np.int64)], axis=1))
         return np.concatenate(rows) if rows else np.zeros((0, 2), dtype=np.int64)
@@ -153,8 +158,8 @@ class EncodeOnTheFly(IterableDataset):
     depend on the number of workers.
     """
 
-    def __init__(self, files, tokenizer, seq_len=512, *, packing="concat", example_bytes=10240, separator=b"\n\n",
-                 keep_documents=False, rank=0, world_size=1, read_bytes=1 << 20):
+    def __init__(self, files, tokenizer, seq_len=512, *, packing=DEFAULT_PACKING, example_bytes=10240,
+                 separator=b"\n\n", keep_documents=False, rank=0, world_size=1, read_bytes=1 << 20):
         super().__init__()
         _check(seq_len, packing)
         if isinstance(files, (str, os.PathLike)):
@@ -204,7 +209,8 @@ class EncodeOnTheFly(IterableDataset):
                 continue
             if self.packing == "concat":
                 tokens = np.concatenate([carry, tokens])
-            starts = _windows(len(tokens), self.seq_len)
+            starts = _windows(len(tokens), self.seq_len) if self.packing == "concat" else \
+                _example_windows(len(tokens), self.seq_len, self.packing)
             for s in starts:
                 yield _pair(tokens[s:s + self.seq_len + 1])
             if self.packing == "concat":

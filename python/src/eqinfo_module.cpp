@@ -165,11 +165,16 @@ class tokenizer_core {
   /// model: None (the uniform model) or the bytes of a model file (unigram
   /// or M1, told apart by content like the CLI); source names it in errors.
   /// token_bits / precision: None for the CLI's defaults (N = 16, 8 for
-  /// bytes; P = the unigram file's precision, else 16).
+  /// bytes; P = the unigram file's precision, else 16). segment_bytes: None
+  /// for eqinfo::settings' default (0, one segment); it changes the tokens.
+  /// lanes: None for eqinfo::default_lanes; it never changes the tokens.
   tokenizer_core(const std::optional<py::bytes>& model, const std::string& source, const std::string& method,
                  unsigned window_bits, std::optional<unsigned> token_bits, std::optional<unsigned> precision,
-                 const std::string& rule, bool run_self_test)
-      : tok_(make(model, source, method, window_bits, token_bits, precision, rule, run_self_test)) {}
+                 const std::string& rule, bool run_self_test, std::optional<std::uint64_t> segment_bytes,
+                 std::optional<std::size_t> lanes)
+      : tok_(make(model, source, method, window_bits, token_bits, precision, rule, run_self_test, segment_bytes)) {
+    if (lanes) std::visit([&](auto& t) { t.set_lanes(*lanes); }, tok_);
+  }
 
   // --- properties
   const eqinfo::settings& config() const {
@@ -180,6 +185,10 @@ class tokenizer_core {
   unsigned token_bits() const { return config().token_bits; }
   unsigned precision() const { return config().precision_bits; }
   std::string rule() const { return rule_name(config().rule); }
+  std::uint64_t segment_bytes() const { return config().segment_bytes; }
+  std::size_t lanes() const {
+    return std::visit([](const auto& t) { return t.lanes(); }, tok_);
+  }
   std::uint64_t vocab_size() const { return std::uint64_t{1} << config().token_bits; }
   unsigned tokens_per_window() const {
     return config().kind == eqinfo::method::equal_info_ac ? config().tokens_per_window() : 0;
@@ -193,13 +202,21 @@ class tokenizer_core {
   const std::string& m1_config() const { return m1_config_; }
 
   // --- single examples
-  py::array encode(const py::handle& data) {
+  /// Encodes on one thread (threads == 1), or an equal-info input's segments
+  /// (settings::segment_bytes) on `threads` threads (0: all cores); the
+  /// tokens are the same.
+  py::array encode(const py::handle& data, unsigned threads) {
     const byte_view input(data);
     eqinfo::encoded e;
     {
       py::gil_scoped_release nogil;
-      std::lock_guard lock(mutex_);
-      e = std::visit([&](auto& t) { return t.encode(input.bytes()); }, tok_);
+      if (threads != 1 && config().kind == eqinfo::method::equal_info_ac && config().segment_bytes != 0) {
+        const any_tokenizer prototype = snapshot();
+        e = std::visit([&](const auto& t) { return eqinfo::encode_parallel(t, input.bytes(), threads); }, prototype);
+      } else {
+        std::lock_guard lock(mutex_);
+        e = std::visit([&](auto& t) { return t.encode(input.bytes()); }, tok_);
+      }
     }
     return to_numpy(e.tokens, token_bits());
   }
@@ -327,7 +344,7 @@ class tokenizer_core {
  private:
   any_tokenizer make(const std::optional<py::bytes>& model, const std::string& source, const std::string& m,
                      unsigned window_bits, std::optional<unsigned> token_bits, std::optional<unsigned> precision,
-                     const std::string& rule, bool run_self_test) {
+                     const std::string& rule, bool run_self_test, std::optional<std::uint64_t> segment_bytes) {
     // The model first (a bad file is an error whatever the method).
     std::optional<eqinfo::unigram_model> unigram;
     std::optional<eqinfo::m1_file> m1;
@@ -359,11 +376,16 @@ class tokenizer_core {
     const auto parsed_rule = eqinfo::parse_window_rule(rule);
     if (!parsed_rule) throw py::value_error("unknown window rule '" + rule + "' (use 'delay' or 'greedy-exact')");
     s.rule = *parsed_rule;
-    if (s.kind == eqinfo::method::bytes) {  // as the CLI: no model, 8-bit tokens
+    if (segment_bytes) s.segment_bytes = *segment_bytes;
+    if (s.kind != eqinfo::method::equal_info_ac) s.segment_bytes = 0;  // as the CLI: segments are equal-info's
+    if (s.kind == eqinfo::method::bytes) {                             // as the CLI: no model, 8-bit tokens
       if (token_bits && *token_bits != 8)
         throw eqinfo::error(eqinfo::errc::invalid_settings,
                             "method bytes uses 8-bit tokens; token_bits is " + std::to_string(*token_bits));
-      s = eqinfo::settings{eqinfo::method::bytes, 16, 8, 16, eqinfo::window_rule::greedy_exact};
+      s.window_bits = 16;
+      s.token_bits = 8;
+      s.precision_bits = 16;
+      s.rule = eqinfo::window_rule::greedy_exact;
     }
     s.validate();
 
@@ -444,6 +466,7 @@ py::dict read_eqt(const py::handle& data, const std::string& source) {
   out["token_bits"] = f.config.token_bits;
   out["precision"] = f.config.precision_bits;
   out["rule"] = rule_name(f.config.rule);
+  out["segment_bytes"] = f.config.segment_bytes;
   out["model_fingerprint"] = f.model_fingerprint;
   out["n_bytes"] = f.byte_count;
   out["tokens"] = to_numpy(f.tokens, f.config.token_bits);
@@ -481,6 +504,7 @@ PYBIND11_MODULE(_eqinfo, m) {
   m.attr("max_precision_bits") = eqinfo::max_precision_bits;
   m.attr("max_token_bits") = eqinfo::max_token_bits;
   m.attr("max_window_bits") = eqinfo::max_window_bits;
+  m.attr("default_lanes") = eqinfo::default_lanes;
   {
     py::dict codes;  // code -> "area.name", every stable code (docs/format.md)
     for (int c = 1; c < 64; ++c) {
@@ -492,21 +516,25 @@ PYBIND11_MODULE(_eqinfo, m) {
 
   py::class_<tokenizer_core>(m, "TokenizerCore")
       .def(py::init<const std::optional<py::bytes>&, const std::string&, const std::string&, unsigned,
-                    std::optional<unsigned>, std::optional<unsigned>, const std::string&, bool>(),
+                    std::optional<unsigned>, std::optional<unsigned>, const std::string&, bool,
+                    std::optional<std::uint64_t>, std::optional<std::size_t>>(),
            py::arg("model"), py::arg("source"), py::arg("method"), py::arg("window_bits"), py::arg("token_bits"),
-           py::arg("precision"), py::arg("rule"), py::arg("run_self_test") = true)
+           py::arg("precision"), py::arg("rule"), py::arg("run_self_test") = true,
+           py::arg("segment_bytes") = py::none(), py::arg("lanes") = py::none())
       .def_property_readonly("method", &tokenizer_core::method)
       .def_property_readonly("window_bits", &tokenizer_core::window_bits)
       .def_property_readonly("token_bits", &tokenizer_core::token_bits)
       .def_property_readonly("precision", &tokenizer_core::precision)
       .def_property_readonly("rule", &tokenizer_core::rule)
+      .def_property_readonly("segment_bytes", &tokenizer_core::segment_bytes)
+      .def_property_readonly("lanes", &tokenizer_core::lanes)
       .def_property_readonly("vocab_size", &tokenizer_core::vocab_size)
       .def_property_readonly("tokens_per_window", &tokenizer_core::tokens_per_window)
       .def_property_readonly("model_fingerprint", &tokenizer_core::model_fingerprint)
       .def_property_readonly("model_kind", &tokenizer_core::model_kind)
       .def_property_readonly("storage_bytes", &tokenizer_core::storage_bytes)
       .def_property_readonly("m1_config", &tokenizer_core::m1_config)
-      .def("encode", &tokenizer_core::encode, py::arg("data"))
+      .def("encode", &tokenizer_core::encode, py::arg("data"), py::arg("threads") = 1)
       .def("decode", &tokenizer_core::decode, py::arg("tokens"), py::arg("n_bytes"), py::arg("threads") = 1)
       .def("encode_batch", &tokenizer_core::encode_batch, py::arg("items"), py::arg("threads") = 0)
       .def("decode_batch", &tokenizer_core::decode_batch, py::arg("tokens"), py::arg("n_bytes"), py::arg("threads") = 0)

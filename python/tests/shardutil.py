@@ -19,8 +19,9 @@ def _npy_bytes(array):
     return buf.getvalue()
 
 
-def write_shards(path, tok, examples, shard_examples=3, token_format="npy"):
-    """One document made of `examples` (bytes each) back to back; returns the manifest."""
+def write_shards(path, tok, examples, shard_examples=3, token_format="npy", stream_format=2):
+    """One document made of `examples` (bytes each) back to back; returns the manifest.
+    stream_format 2 (eqinfo 0.3) records equal_info_ac's segment_bytes; 1 (eqinfo 0.2) had none."""
     os.makedirs(path, exist_ok=True)
     dtype = np.dtype("<u2") if tok.token_bits <= 16 else np.dtype("<u4")
     method = {"equal-info": "equal_info_ac", "ac": "ac", "static-ac": "ac", "bytes": "bytes"}[tok.method]
@@ -31,6 +32,10 @@ def write_shards(path, tok, examples, shard_examples=3, token_format="npy"):
         settings["precision_bits"] = tok.precision
     if method == "equal_info_ac":
         settings["rule"] = tok.rule.replace("-", "_")
+        if stream_format >= 2:
+            settings["segment_bytes"] = tok.segment_bytes
+        else:
+            assert tok.segment_bytes == 0, "stream format 1 has no segments"
     records, stream = [], 0
     for k, first in enumerate(range(0, len(examples), shard_examples)):
         group = examples[first:first + shard_examples]
@@ -66,7 +71,7 @@ def write_shards(path, tok, examples, shard_examples=3, token_format="npy"):
         "format": "eqinfo-shards",
         "shard_format": 1,
         "eqinfo_version": "0.1.0",
-        "stream_format": 1,
+        "stream_format": stream_format,
         "settings": settings,
         "model": {"kind": tok.model_kind, "path": tok.model_path or "", "fingerprint":
                   f"0x{tok.model_fingerprint:08x}"},
@@ -80,9 +85,11 @@ def write_shards(path, tok, examples, shard_examples=3, token_format="npy"):
         "text_field": "text",
         "index_columns": INDEX_COLUMNS,
         "documents_columns": ["document", "stream_offset", "byte_count"],
-        "inputs": [],
+        "inputs": [{"path": "corpus.txt", "type": "text", "size": stream,
+                    "crc32": f"0x{zlib.crc32(b''.join(examples)):08x}", "first_document": 0, "documents": 1}],
         "shards": records,
-        "totals": {},
+        "totals": {"inputs": 1, "input_bytes": stream, "documents": 1, "shards": len(records),
+                   "examples": len(examples), "bytes": stream, "tokens": sum(r["tokens"] for r in records)},
     }
     with open(os.path.join(path, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)

@@ -17,6 +17,8 @@ SETTINGS = [
     (dict(window_bits=32, token_bits=8), ["-b", "32", "-N", "8"]),
     (dict(window_bits=20, token_bits=20, rule="greedy-exact"), ["-b", "20", "-N", "20", "--rule", "greedy-exact"]),
     (dict(window_bits=24, token_bits=12, precision=12), ["-b", "24", "-N", "12", "-P", "12"]),
+    (dict(segment_bytes=100), ["--segment-bytes", "100"]),
+    (dict(window_bits=32, token_bits=8, segment_bytes=37), ["-b", "32", "-N", "8", "--segment-bytes", "37"]),
 ]
 
 

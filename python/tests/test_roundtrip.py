@@ -101,8 +101,10 @@ def test_defaults_and_properties(unigram_path):
         "token_bits": 16,
         "precision": 16,
         "rule": "delay",
+        "segment_bytes": 65536,
         "model_fingerprint": tok.model_fingerprint,
     }
+    assert tok.segment_bytes == 65536 and tok.lanes == eqinfo.default_lanes == 64
     assert tok.vocab_size == 65536 and tok.tokens_per_window == 1 and tok.dtype == np.uint16
     assert tok.model_kind == "uniform" and tok.model_path is None
     b = eqinfo.Tokenizer(method="bytes")

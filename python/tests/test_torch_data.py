@@ -7,6 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import eqinfo  # noqa: E402
+from eqinfo.shards import DEFAULT_PACKING, PACKINGS  # noqa: E402
 from eqinfo.torch_data import EncodeOnTheFly, ShardSequences  # noqa: E402
 from conftest import SAMPLES  # noqa: E402
 from shardutil import write_shards  # noqa: E402
@@ -37,7 +38,7 @@ def as_chunks(items):
 
 def test_shard_sequences_concat(shards):
     path, tok = shards
-    ds = ShardSequences(path, seq_len=16)
+    ds = ShardSequences(path, seq_len=16, packing="concat")
     items = list(ds)
     assert len(items) == len(ds) > 10
     for x, y in items:
@@ -50,12 +51,18 @@ def test_shard_sequences_concat(shards):
 
 def test_shard_sequences_per_example(shards):
     path, tok = shards
-    items = as_chunks(ShardSequences(path, seq_len=8, packing="example"))
+    items = as_chunks(ShardSequences(path, seq_len=8))  # the default: "split"
+    assert DEFAULT_PACKING == "split" and ShardSequences(path, seq_len=8).packing == "split"
     want = []
     for data in EXAMPLES:
         t = tok.encode(data).astype(np.int64)
         want += [t[s:s + 9] for s in range(0, len(t) - 8, 8)]
     assert len(items) == len(want) and all(np.array_equal(a, b) for a, b in zip(items, want))
+    first = as_chunks(ShardSequences(path, seq_len=8, packing="truncate"))
+    assert len(first) == len(EXAMPLES) and all(np.array_equal(a, tok.encode(x)[:9]) for a, x in zip(first, EXAMPLES))
+    assert set(PACKINGS) == {"split", "truncate", "concat"}
+    with pytest.raises(ValueError, match="packing"):
+        ShardSequences(path, seq_len=8, packing="example")
     whole = list(ShardSequences(path, seq_len=None))
     assert [n for _, n in whole] == [len(x) for x in EXAMPLES]
     assert all(tok.decode(t.numpy(), n) == x for (t, n), x in zip(whole, EXAMPLES))
@@ -105,7 +112,7 @@ def test_encode_on_the_fly(text_files, unigram_bytes):
     assert [n for _, n in got] == [len(x) for x in examples]
     assert all(np.array_equal(t.numpy(), tok.encode(x)) for (t, _), x in zip(got, examples))
     # Fixed-length sequences over the examples' tokens, back to back.
-    seqs = as_chunks(EncodeOnTheFly(text_files, tok, seq_len=32, example_bytes=300))
+    seqs = as_chunks(EncodeOnTheFly(text_files, tok, seq_len=32, example_bytes=300, packing="concat"))
     all_tokens = np.concatenate([tok.encode(x) for x in examples]).astype(np.int64)
     want = [all_tokens[s:s + 33] for s in range(0, len(all_tokens) - 32, 32)]
     assert len(seqs) == len(want) and all(np.array_equal(a, b) for a, b in zip(seqs, want))
@@ -117,7 +124,7 @@ def test_encode_on_the_fly_workers(text_files, unigram_path):
     single = sorted((n, tuple(t.tolist())) for t, n in ds)
     loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
     assert sorted((int(n), tuple(t.tolist())) for t, n in loader) == single
-    ds2 = EncodeOnTheFly(text_files, dict(model=str(unigram_path), method="ac"), seq_len=8, packing="example")
+    ds2 = EncodeOnTheFly(text_files, dict(model=str(unigram_path), method="ac"), seq_len=8, packing="split")
     assert all(x.shape == (8,) for x, _ in ds2)
 
 

@@ -154,7 +154,7 @@ expect_ok "encode raw" "$EQ" encode --model en.ug --format raw -o s.raw text.txt
 expect_ok "encode npy" "$EQ" encode --model en.ug --format npy -o s.npy text.txt
 expect_ok "encode eqt" "$EQ" encode --model en.ug -o s.eqt text.txt
 raw_size=$(wc -c <s.raw)
-[[ $(wc -c <s.eqt) -eq $((raw_size + 44)) ]] || fail "eqt size $(wc -c <s.eqt) is not raw size $raw_size + 44"
+[[ $(wc -c <s.eqt) -eq $((raw_size + 52)) ]] || fail "eqt size $(wc -c <s.eqt) is not raw size $raw_size + 52"
 [[ $((($(wc -c <s.npy) - raw_size) % 64)) -eq 0 ]] || fail "npy header is not a multiple of 64 bytes"
 [[ $(head -c 6 s.npy | tail -c 5) == NUMPY ]] || fail "s.npy lacks the NUMPY magic"
 [[ $(head -c 8 s.eqt) == EQINFOTK ]] || fail "s.eqt lacks the EQINFOTK magic"
@@ -282,7 +282,7 @@ flip_byte() {
   printf '%b' "$o" | dd of="$file" bs=1 seek="$offset" conv=notrunc status=none
 }
 cp c.eqt flip.eqt
-flip_byte flip.eqt 45
+flip_byte flip.eqt 53  # the first token byte (header: 52 bytes)
 expect_fail "flipped payload byte" 1 "checksum" "$EQ" decode --model en.ug flip.eqt
 cp c.eqt flip.eqt
 flip_byte flip.eqt 0

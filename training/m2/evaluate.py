@@ -39,7 +39,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # training/
 
 from m2.model import M2, M2Config  # noqa: E402
-from m2.shards import M1_METHODS, SEQ_POS, ShardSet, _find  # noqa: E402
+from m2.shards import M1_METHODS, SEQ_POS, ShardSet  # noqa: E402
 
 LN2 = math.log(2.0)
 
@@ -68,34 +68,21 @@ def m1_params(shards: ShardSet, m1_params_override: Optional[int] = None,
     count, an M1 config, or the model file's path); None if unknown."""
     if shards.method not in M1_METHODS:
         return 0
-    m = shards.manifest
-    model = _find(m, "model", "m1")
-    kind = model.get("kind", model.get("type")) if isinstance(model, dict) else _find(m, "model_kind")
-    if isinstance(kind, str) and kind.lower() in ("uniform", "unigram", "none"):
+    model = shards.manifest["model"]          # kind, path, fingerprint; ShardWriter may add config
+    if shards.model_kind in ("uniform", "unigram", "none"):
         return 0
     if m1_params_override is not None:
         return int(m1_params_override)
     if m1_model:
         return m1_file_params(m1_model)
-    for key in ("m1_non_embedding_parameters", "m1_params", "model_non_embedding_parameters"):
-        v = _find(m, key)
-        if isinstance(v, int):
-            return v
-    path = None
-    if isinstance(model, dict):
-        for key in ("non_embedding_parameters", "non_embedding_params"):
-            if isinstance(model.get(key), int):
-                return model[key]
-        cfg = model.get("config")
-        if isinstance(cfg, str):
-            cfg = json.loads(cfg)
-        if isinstance(cfg, dict):
-            return m1_config_params(cfg)
-        path = model.get("path") or model.get("file")
-    elif isinstance(model, str):
-        if model.lower() in ("unigram", "uniform"):
-            return 0
-        path = model
+    if isinstance(model.get("non_embedding_parameters"), int):
+        return model["non_embedding_parameters"]
+    cfg = model.get("config")
+    if isinstance(cfg, str):
+        cfg = json.loads(cfg)
+    if isinstance(cfg, dict):
+        return m1_config_params(cfg)
+    path = model["path"]
     if isinstance(path, str) and path:
         for cand in (path, os.path.join(shards.path, path)):
             if os.path.isfile(cand):

@@ -43,7 +43,6 @@ import argparse
 import contextlib
 import glob
 import hashlib
-import io
 import json
 import math
 import os
@@ -54,7 +53,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -65,7 +63,7 @@ REPO = os.path.dirname(TRAINING)
 sys.path.insert(0, TRAINING)
 
 from m2.model import PRESETS, preset  # noqa: E402
-from m2.shards import EXAMPLE_BYTES, MANIFEST, SEQ_LEN, ShardSet  # noqa: E402
+from m2.shards import EXAMPLE_BYTES, MANIFEST, SEQ_LEN, ShardSet, derive_16bit  # noqa: E402
 
 STAMP_VERSION = 1
 DEFAULT_METHODS = "bytes,spm,ac256,staticac256,gzip256,eq16_256,eq16_65k,eq32_256"
@@ -515,52 +513,6 @@ def shard_key(m: Method, split_info: dict, models: dict, version: str, example_b
     elif m.family == "spm":
         key["model"] = models["spm"]["sha256"]
     return key
-
-
-def derive_16bit(src: str, dst: str) -> None:
-    """EqualInfoAC N=16 shards from the N=8 shards of the same b: token = t[2i] << 8 | t[2i+1]
-    within every example (each example holds whole windows of b bits, b a multiple of 16).
-    Writes eqinfo shard's files and manifest with the new sizes and CRC-32s."""
-    m = read_json(os.path.join(src, MANIFEST))
-    if m is None:
-        raise RuntimeError(f"{src}: no manifest")
-    st = m["settings"]
-    if int(st["token_bits"]) != 8 or int(st["window_bits"]) % 16:
-        raise RuntimeError(f"{src}: cannot derive 16-bit tokens from N={st['token_bits']} b={st['window_bits']}")
-    if os.path.exists(dst):
-        shutil.rmtree(dst)
-    os.makedirs(dst)
-    cols = m["index_columns"]
-    c_off, c_cnt = cols.index("token_offset"), cols.index("token_count")
-
-    def npy(a: np.ndarray) -> bytes:
-        b = io.BytesIO()
-        np.save(b, a, allow_pickle=False)
-        return b.getvalue()
-
-    total = 0
-    for rec in m["shards"]:
-        tok = np.load(os.path.join(src, rec["tokens_file"])).astype(np.uint32)
-        idx = np.load(os.path.join(src, rec["index_file"])).astype(np.int64)
-        if (idx[:, c_cnt] % 2).any() or (idx[:, c_off] % 2).any() or len(tok) % 2:
-            raise RuntimeError(f"{src}: an example with an odd number of 8-bit tokens")
-        new_tok = ((tok[0::2] << 8) | tok[1::2]).astype(np.uint16)
-        idx[:, c_off] //= 2
-        idx[:, c_cnt] //= 2
-        for key, name, data in (("tokens", rec["tokens_file"], npy(new_tok)),
-                                ("index", rec["index_file"], npy(idx))):
-            with open(os.path.join(dst, name), "wb") as f:
-                f.write(data)
-            rec[f"{key}_file_size"] = len(data)
-            rec[f"{key}_crc32"] = f"0x{zlib.crc32(data) & 0xFFFFFFFF:08x}"
-        shutil.copyfile(os.path.join(src, rec["documents_file"]), os.path.join(dst, rec["documents_file"]))
-        rec["tokens"] = int(len(new_tok))
-        total += rec["tokens"]
-    st["token_bits"] = 16
-    m["totals"]["tokens"] = total
-    m["derived_from"] = {"shards": os.path.abspath(src), "by": "training/m2/experiment.py derive_16bit"}
-    with open(os.path.join(dst, MANIFEST), "w") as f:
-        f.write(json.dumps(m, indent=2) + "\n")
 
 
 def make_shards_for(cfg: dict, cli: str, m: Method, split: str, data: dict, models: dict, version: str,

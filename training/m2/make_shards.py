@@ -11,7 +11,7 @@
     /usr/bin/python3 training/m2/make_shards.py sentencepiece --train-model shards/sp.model --vocab-size 32000 \
         --input ~/.cache/eqinfo/data/train.txt --out shards/sp/train
 
-Inputs and examples follow `eqinfo shard` exactly (shards.read_documents / cut_documents,
+Inputs and examples follow `eqinfo shard` exactly (read_documents / cut_documents below,
 tested against the CLI): files or directories (hidden entries skipped, sorted by relative
 path), .jsonl files with one document per non-blank line (--text-field), the documents
 joined with --separator ("\\n\\n") and cut into --example-bytes (10,240) byte examples, the
@@ -38,23 +38,152 @@ example); bits/byte always uses the example's true byte count.
 from __future__ import annotations
 
 import argparse
+import bisect
 import hashlib
+import json
 import os
 import shutil
 import sys
 import tempfile
 import zlib
-from typing import List, Optional
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # training/
 
-from m2.shards import (EXAMPLE_BYTES, SEPARATOR, ShardWriter, cut_documents, read_corpus,  # noqa: E402
-                       read_documents)
+from m2.shards import EXAMPLE_BYTES, SEPARATOR, ShardWriter  # noqa: E402
 
 GZIP_WBITS = {"zlib": 15, "gzip": 31, "raw": -15}
 SP_MODEL_FILE = "sentencepiece.model"
+
+
+# --------------------------------------------------------------------------- corpus and examples
+#
+# The same rules as `eqinfo shard` (tools/shard_pipeline.hpp): INPUTs are files or
+# directories (every regular file below, hidden files and directories skipped, sorted by
+# relative path); a .jsonl file holds one document per non-blank line (the --text-field
+# string of a JSON object), any other file is one document; the documents are joined with
+# the separator into one stream cut into example_bytes examples (the last one shorter), or
+# with keep_documents each document is cut on its own.
+
+@dataclass
+class Document:
+    index: int
+    data: bytes
+
+
+@dataclass
+class Example:
+    data: bytes
+    stream_offset: int          # of its first byte in the example stream
+    document: int               # the document of that byte (a separator belongs to the document before it)
+    document_offset: int        # offset of that byte in the document (>= its length: in the separator after it)
+    documents: List[Tuple[int, int, int]]   # (document, stream_offset, byte_count) of each document it touches
+
+
+def list_inputs(paths: Sequence[str], exclude: Optional[str] = None) -> List[str]:
+    files: List[str] = []
+    for path in paths:
+        if os.path.isfile(path):
+            files.append(path)
+        elif os.path.isdir(path):
+            found = []
+            for root, dirs, names in os.walk(path):
+                dirs[:] = [d for d in dirs if not d.startswith(".") and not (
+                    exclude and os.path.realpath(os.path.join(root, d)) == os.path.realpath(exclude))]
+                for n in names:
+                    full = os.path.join(root, n)
+                    if not n.startswith(".") and os.path.isfile(full):
+                        found.append((os.path.relpath(full, path).encode("utf-8", "surrogateescape"), full))
+            files.extend(full for _, full in sorted(found))
+        else:
+            raise FileNotFoundError(f"{path}: no such file or directory")
+    return files
+
+
+def read_documents(paths: Sequence[str], text_field: str = "text") -> Tuple[List[bytes], List[dict]]:
+    """(documents, inputs): the documents of the inputs in order, and one manifest record per
+    input file (path, type, size, crc32, first_document, documents)."""
+    docs: List[bytes] = []
+    inputs = []
+    for f in list_inputs(paths):
+        with open(f, "rb") as fh:
+            raw = fh.read()
+        first = len(docs)
+        if f.lower().endswith(".jsonl"):
+            kind = "jsonl"
+            for no, line in enumerate(raw.split(b"\n"), 1):
+                if no == 1 and line.startswith(b"\xef\xbb\xbf"):
+                    line = line[3:]
+                if not line.strip(b" \t\r"):
+                    continue
+                obj = json.loads(line)
+                if not isinstance(obj, dict) or not isinstance(obj.get(text_field), str):
+                    raise ValueError(f"{f}:{no}: not a JSON object with a string field {text_field!r}")
+                docs.append(obj[text_field].encode("utf-8", "surrogatepass"))
+        else:
+            kind = "text"
+            docs.append(raw)
+        inputs.append({"path": f, "type": kind, "size": len(raw), "crc32": _crc_hex(raw),
+                       "first_document": first, "documents": len(docs) - first})
+    return docs, inputs
+
+
+def read_corpus(paths: Sequence[str], separator: bytes = SEPARATOR, text_field: str = "text") -> bytes:
+    """The example stream of the inputs: their documents joined with the separator."""
+    return separator.join(read_documents(paths, text_field)[0])
+
+
+def cut_documents(docs: Sequence[bytes], example_bytes: int = EXAMPLE_BYTES, separator: bytes = SEPARATOR,
+                  keep_documents: bool = False) -> Iterator[Example]:
+    """The examples of `docs`, with eqinfo shard's index fields."""
+    if example_bytes < 1:
+        raise ValueError("example_bytes must be >= 1")
+    sep = b"" if keep_documents else separator
+    starts, pos = [], 0           # content start of each document in the example stream
+    for i, d in enumerate(docs):
+        if i and not keep_documents:
+            pos += len(sep)
+        starts.append(pos)
+        pos += len(d)
+    n_docs = len(docs)
+
+    def touched(lo: int, hi: int) -> List[Tuple[int, int, int]]:
+        out = []
+        d = max(0, bisect.bisect_right(starts, lo) - 1)
+        while d < n_docs and starts[d] < hi:
+            end = starts[d] + len(docs[d]) + (len(sep) if d + 1 < n_docs else 0)
+            if end > lo and end > starts[d]:
+                out.append((d, starts[d], len(docs[d])))
+            d += 1
+        return out
+
+    if keep_documents:
+        for d, data in enumerate(docs):
+            for off in range(0, len(data), example_bytes):
+                chunk = data[off:off + example_bytes]
+                yield Example(chunk, starts[d] + off, d, off, [(d, starts[d], len(data))])
+        return
+    stream = sep.join(docs)
+    for off in range(0, len(stream), example_bytes):
+        chunk = stream[off:off + example_bytes]
+        d = bisect.bisect_right(starts, off) - 1
+        yield Example(chunk, off, d, off - starts[d], touched(off, off + len(chunk)))
+
+
+def cut_examples(data: bytes, example_bytes: int = EXAMPLE_BYTES) -> Iterator[Tuple[int, bytes]]:
+    """(stream offset, bytes) of consecutive example_bytes-byte examples of one stream; the
+    last one holds the rest (shorter, never empty)."""
+    if example_bytes < 1:
+        raise ValueError("example_bytes must be >= 1")
+    for off in range(0, len(data), example_bytes):
+        yield off, data[off:off + example_bytes]
+
+
+def _crc_hex(data: bytes) -> str:
+    return f"0x{zlib.crc32(data) & 0xFFFFFFFF:08x}"
 
 
 # --------------------------------------------------------------------------- bytes <-> N-bit tokens
@@ -209,7 +338,8 @@ def make(method: str, inputs: List[str], out: str, token_bits: int = 8, example_
         shutil.copyfile(sp_model, os.path.join(out, SP_MODEL_FILE))
         with open(sp_model, "rb") as f:
             sp_bytes = f.read()
-        settings = {"method": "sentencepiece", "vocab_size": int(sp.GetPieceSize())}
+        vocab = int(sp.GetPieceSize())
+        settings = {"method": "sentencepiece", "token_bits": max(1, (vocab - 1).bit_length()), "vocab_size": vocab}
         model = {"kind": "sentencepiece", "path": SP_MODEL_FILE, "source": os.path.abspath(sp_model),
                  "sha256": _sha256(sp_bytes), "fingerprint": f"0x{zlib.crc32(sp_bytes) & 0xFFFFFFFF:08x}"}
 
@@ -230,7 +360,8 @@ def make(method: str, inputs: List[str], out: str, token_bits: int = 8, example_
     for ex in cut_documents(docs, example_bytes, separator, keep_documents):
         if max_bytes > 0 and ex.stream_offset >= max_bytes:
             break
-        writer.add(encode(ex.data), ex)
+        writer.add(encode(ex.data), len(ex.data), ex.data, ex.stream_offset, ex.document, ex.document_offset,
+                   ex.documents)
         if bar is not None:
             bar.update(len(ex.data))
     if bar is not None:

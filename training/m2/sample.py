@@ -37,7 +37,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # training/
 
 from m2.evaluate import load_model  # noqa: E402
-from m2.shards import ShardSet, _find  # noqa: E402
+from m2.shards import ShardSet  # noqa: E402
 
 CLI_METHOD = {"equal-info": "equal-info", "ac": "ac", "static-ac": "static-ac", "bytes": "bytes"}
 
@@ -87,9 +87,8 @@ def find_cli(path: Optional[str]) -> str:
 
 
 def manifest_model_path(shards: ShardSet) -> Optional[str]:
-    m = _find(shards.manifest, "model", "model_path", "m1")
-    path = m.get("path") or m.get("file") if isinstance(m, dict) else m
-    if not isinstance(path, str) or path.lower() in ("uniform", "none", ""):
+    path = shards.manifest["model"]["path"]
+    if shards.model_kind in ("uniform", "none") or not path:
         return None
     for cand in (path, os.path.join(shards.path, path)):
         if os.path.exists(cand):
@@ -134,12 +133,11 @@ def decode(tokens: np.ndarray, shards: ShardSet, cli: Optional[str] = None,
         return np.asarray(tokens, dtype=np.uint8).tobytes()
     if method == "gzip":
         from m2.make_shards import gzip_decode
-        wrapper = _find(shards.manifest, "gzip_wrapper") or "zlib"
+        wrapper = shards.manifest["settings"].get("gzip_wrapper", "zlib")
         return gzip_decode(tokens, shards.token_bits, wrapper, strict=False)
     if method == "sentencepiece":
         from m2.make_shards import SP_MODEL_FILE, sp_decode, sp_processor
-        model = shards.manifest.get("model")
-        name = model.get("path") if isinstance(model, dict) and model.get("path") else SP_MODEL_FILE
+        name = shards.manifest["model"]["path"] or SP_MODEL_FILE
         return sp_decode(sp_processor(os.path.join(shards.path, name)), tokens)
     w = shards.window_tokens
     if w:
@@ -159,9 +157,10 @@ def decode(tokens: np.ndarray, shards: ShardSet, cli: Optional[str] = None,
 def _bindings():
     try:
         import eqinfo
+        eqinfo.__version__        # loads the C++ extension: ImportError where it is not built
     except ImportError:
         return None
-    return eqinfo if hasattr(eqinfo, "Tokenizer") else None
+    return eqinfo
 
 
 def main(argv: Optional[List[str]] = None) -> dict:

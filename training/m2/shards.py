@@ -1,390 +1,91 @@
-"""Token shards: the data M2 trains on. Reads what `eqinfo shard` writes and writes the same
-layout for the methods made in Python (make_shards.py: GZip, SentencePiece, Bytes).
+"""Token shards for M2: sequence packing over eqinfo's shard reader, and one ShardWriter.
 
-Layout of a shard directory (docs/format.md "Token shards", include/eqinfo/shards.hpp):
+Reading is eqinfo's: `eqinfo.shards.Shards` (python/eqinfo/shards.py; pure Python, no C++
+extension needed), as strict as `eqinfo verify` (docs/format.md "Token shards",
+include/eqinfo/shards.hpp). ShardSet adds what M2 needs: the method in training's names,
+the vocabulary, an example table, and the sequences of PACKINGS. The only leniency, asked
+for by name: the methods made in Python that eqinfo cannot decode (OTHER_METHODS: "gzip",
+"sentencepiece"; make_shards.py); `eqinfo verify` rejects those directories.
 
-    DIR/manifest.json            "settings" (method, token_bits, window_bits, ...), "model",
-                                 example_bytes, separator, "index_columns", the shard list
-                                 ("tokens_file", "index_file", "documents_file", sizes, CRCs),
-                                 totals; written last
-    DIR/shard-NNNNNN.npy         1-D tokens of the shard's examples, concatenated (uint16 for
-                                 token_bits <= 16, uint32 above)
-      or DIR/shard-NNNNNN.bin    the same, raw little-endian (token_format "raw")
-    DIR/shard-NNNNNN.idx.npy     int64 [examples, 6]: stream_offset, document, document_offset,
-                                 byte_count, token_offset, token_count
-    DIR/shard-NNNNNN.docs.npy    int64 [documents, 3]: document, stream_offset, byte_count
+Writing: ShardWriter writes eqinfo shard's layout (make_shards.py's GZip, SentencePiece and
+Bytes shards; derive_16bit's EqualInfoAC v=65k shards from v=256 ones) and checks its
+manifest with eqinfo's reader before writing it.
 
-The reader is defensive: column names come from the manifest ("index_columns"; the order
-above without one), settings may be top-level or under "settings", the shard list may be
-missing (shard-*.npy / shard-*.bin by name), and the index is checked against the token
-file (offsets inside it, in order, no overlap) and the tokens against the vocabulary.
-
-Examples (cut_documents, the rules of `eqinfo shard`): the documents are joined with
-"\\n\\n" into one stream, cut into consecutive examples of `example_bytes` (10,240, the
-paper's) bytes, the last one shorter. Each example is encoded on its own (its own AC
-stream, windows, GZip stream), so its token sequence starts fresh.
-
-Sequences for M2 (ShardSet.sequences): see PACKINGS. The default, "split", cuts each
-example's tokens into consecutive sequences of at most seq_len tokens that never cross an
-example boundary; the last, shorter one is kept (right-padded in a batch, padding masked).
-Every token is then in exactly one sequence, which evaluation needs (bits/byte over whole
-examples with their true byte counts).
+Sequences for M2 (ShardSet.sequences): eqinfo.shards.PACKINGS, the vocabulary
+eqinfo.torch_data uses too. The default, "split", cuts each example's tokens into
+consecutive sequences of at most seq_len tokens that never cross an example boundary; the
+last, shorter one is kept (right-padded in a batch, padding masked). Every token is then in
+exactly one sequence, which evaluation needs (bits/byte over whole examples with their true
+byte counts).
 """
 
 from __future__ import annotations
 
-import bisect
-import glob
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import zlib
-from dataclasses import dataclass
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
+from eqinfo.shards import (DEFAULT_PACKING, DOCUMENTS_COLUMNS, FORMAT, INDEX_COLUMNS, MANIFEST, METHODS,
+                           PACKINGS, SHARD_FORMAT, STREAM_FORMATS, Shards, check_manifest)
 
-MANIFEST = "manifest.json"
-FORMAT = "eqinfo-shards"
-FORMAT_VERSION = 1
+__all__ = ["ShardSet", "ShardWriter", "write_shards", "derive_16bit", "PACKINGS", "DEFAULT_PACKING",
+           "OTHER_METHODS", "M1_METHODS", "EXAMPLE_BYTES", "SEPARATOR", "MANIFEST"]
+
 EXAMPLE_BYTES = 10240
 SEPARATOR = b"\n\n"
-# eqinfo shard's columns (include/eqinfo/shards.hpp); also the reader's default order
-INDEX_COLUMNS = ("stream_offset", "document", "document_offset", "byte_count", "token_offset", "token_count")
-DOCUMENTS_COLUMNS = ("document", "stream_offset", "byte_count")
-PACKINGS = {
-    "split": "each example's tokens cut into consecutive seq_len-token sequences; the last one shorter",
-    "truncate": "the first seq_len tokens of each example only",
-    "concat": "each shard's token stream (examples back to back) cut into full seq_len sequences, tail dropped",
-}
-# Sequence table columns (ShardSet.sequences)
-SEQ_SHARD, SEQ_START, SEQ_LEN, SEQ_POS, SEQ_EXAMPLE = range(5)
-
-_METHOD_ALIASES = {
-    "equal-info": "equal-info", "equal_info": "equal-info", "equal-info-ac": "equal-info",
-    "equal_info_ac": "equal-info", "equalinfoac": "equal-info", "equalinfo": "equal-info",
-    "ac": "ac", "static-ac": "static-ac", "static_ac": "static-ac", "staticac": "static-ac",
-    "bytes": "bytes", "gzip": "gzip", "zlib": "gzip", "sentencepiece": "sentencepiece", "spm": "sentencepiece",
-}
+#: Methods made in Python (make_shards.py) that eqinfo's tools do not decode.
+OTHER_METHODS = ("gzip", "sentencepiece")
 # Methods whose tokens come from M1 (their FLOPs/byte includes M1's): AC and EqualInfoAC
 # with an M1 model; StaticAC's unigram model and the uniform model cost nothing.
 M1_METHODS = ("ac", "equal-info")
-
-
-def normalize_method(name) -> str:
-    if name is None:
-        return "unknown"
-    key = str(name).strip().lower().replace(" ", "")
-    return _METHOD_ALIASES.get(key, key)
-
-
-# --------------------------------------------------------------------------- corpus and examples
-#
-# The same rules as `eqinfo shard` (tools/shard_pipeline.hpp): INPUTs are files or
-# directories (every regular file below, hidden files and directories skipped, sorted by
-# relative path); a .jsonl file holds one document per non-blank line (the --text-field
-# string of a JSON object), any other file is one document; the documents are joined with
-# the separator into one stream cut into example_bytes examples (the last one shorter), or
-# with keep_documents each document is cut on its own.
-
-@dataclass
-class Document:
-    index: int
-    data: bytes
-
-
-@dataclass
-class Example:
-    data: bytes
-    stream_offset: int          # of its first byte in the example stream
-    document: int               # the document of that byte (a separator belongs to the document before it)
-    document_offset: int        # offset of that byte in the document (>= its length: in the separator after it)
-    documents: List[Tuple[int, int, int]]   # (document, stream_offset, byte_count) of each document it touches
-
-
-def list_inputs(paths: Sequence[str], exclude: Optional[str] = None) -> List[str]:
-    files: List[str] = []
-    for path in paths:
-        if os.path.isfile(path):
-            files.append(path)
-        elif os.path.isdir(path):
-            found = []
-            for root, dirs, names in os.walk(path):
-                dirs[:] = [d for d in dirs if not d.startswith(".") and not (
-                    exclude and os.path.realpath(os.path.join(root, d)) == os.path.realpath(exclude))]
-                for n in names:
-                    full = os.path.join(root, n)
-                    if not n.startswith(".") and os.path.isfile(full):
-                        found.append((os.path.relpath(full, path).encode("utf-8", "surrogateescape"), full))
-            files.extend(full for _, full in sorted(found))
-        else:
-            raise FileNotFoundError(f"{path}: no such file or directory")
-    return files
-
-
-def read_documents(paths: Sequence[str], text_field: str = "text") -> Tuple[List[bytes], List[dict]]:
-    """(documents, inputs): the documents of the inputs in order, and one manifest record per
-    input file (path, type, size, crc32, first_document, documents)."""
-    docs: List[bytes] = []
-    inputs = []
-    for f in list_inputs(paths):
-        with open(f, "rb") as fh:
-            raw = fh.read()
-        first = len(docs)
-        if f.lower().endswith(".jsonl"):
-            kind = "jsonl"
-            for no, line in enumerate(raw.split(b"\n"), 1):
-                if no == 1 and line.startswith(b"\xef\xbb\xbf"):
-                    line = line[3:]
-                if not line.strip(b" \t\r"):
-                    continue
-                obj = json.loads(line)
-                if not isinstance(obj, dict) or not isinstance(obj.get(text_field), str):
-                    raise ValueError(f"{f}:{no}: not a JSON object with a string field {text_field!r}")
-                docs.append(obj[text_field].encode("utf-8", "surrogatepass"))
-        else:
-            kind = "text"
-            docs.append(raw)
-        inputs.append({"path": f, "type": kind, "size": len(raw), "crc32": _crc_hex(raw),
-                       "first_document": first, "documents": len(docs) - first})
-    return docs, inputs
-
-
-def read_corpus(paths: Sequence[str], separator: bytes = SEPARATOR, text_field: str = "text") -> bytes:
-    """The example stream of the inputs: their documents joined with the separator."""
-    return separator.join(read_documents(paths, text_field)[0])
-
-
-def cut_documents(docs: Sequence[bytes], example_bytes: int = EXAMPLE_BYTES, separator: bytes = SEPARATOR,
-                  keep_documents: bool = False) -> Iterator[Example]:
-    """The examples of `docs`, with eqinfo shard's index fields."""
-    if example_bytes < 1:
-        raise ValueError("example_bytes must be >= 1")
-    sep = b"" if keep_documents else separator
-    starts, pos = [], 0           # content start of each document in the example stream
-    for i, d in enumerate(docs):
-        if i and not keep_documents:
-            pos += len(sep)
-        starts.append(pos)
-        pos += len(d)
-    n_docs = len(docs)
-
-    def touched(lo: int, hi: int) -> List[Tuple[int, int, int]]:
-        out = []
-        d = max(0, bisect.bisect_right(starts, lo) - 1)
-        while d < n_docs and starts[d] < hi:
-            end = starts[d] + len(docs[d]) + (len(sep) if d + 1 < n_docs else 0)
-            if end > lo and end > starts[d]:
-                out.append((d, starts[d], len(docs[d])))
-            d += 1
-        return out
-
-    if keep_documents:
-        for d, data in enumerate(docs):
-            for off in range(0, len(data), example_bytes):
-                chunk = data[off:off + example_bytes]
-                yield Example(chunk, starts[d] + off, d, off, [(d, starts[d], len(data))])
-        return
-    stream = sep.join(docs)
-    for off in range(0, len(stream), example_bytes):
-        chunk = stream[off:off + example_bytes]
-        d = bisect.bisect_right(starts, off) - 1
-        yield Example(chunk, off, d, off - starts[d], touched(off, off + len(chunk)))
-
-
-def cut_examples(data: bytes, example_bytes: int = EXAMPLE_BYTES) -> Iterator[Tuple[int, bytes]]:
-    """(stream offset, bytes) of consecutive example_bytes-byte examples of one stream; the
-    last one holds the rest (shorter, never empty)."""
-    if example_bytes < 1:
-        raise ValueError("example_bytes must be >= 1")
-    for off in range(0, len(data), example_bytes):
-        yield off, data[off:off + example_bytes]
-
-
-def _crc_hex(data: bytes) -> str:
-    return f"0x{zlib.crc32(data) & 0xFFFFFFFF:08x}"
+# Sequence table columns (ShardSet.sequences)
+SEQ_SHARD, SEQ_START, SEQ_LEN, SEQ_POS, SEQ_EXAMPLE = range(5)
+EQINFO_STREAM_FORMAT = max(STREAM_FORMATS)   # the newest eqinfo.shards reads (include/eqinfo/version.hpp)
 
 
 # --------------------------------------------------------------------------- reading
 
-def _find(manifest: dict, *names, default=None):
-    """The first of `names` present at the top level, under "settings" or under "tokenizer"."""
-    for scope in (manifest, manifest.get("settings") or {}, manifest.get("tokenizer") or {}):
-        if isinstance(scope, dict):
-            for n in names:
-                if n in scope and scope[n] is not None:
-                    return scope[n]
-    return default
+class ShardSet(Shards):
+    """A shard directory read by eqinfo's strict reader, with M2's view of it.
 
-
-@dataclass
-class Shard:
-    tokens: np.ndarray          # 1-D, memory-mapped
-    index: np.ndarray           # int64 [n_examples, k]
-    token_path: str
-    index_path: str
-
-
-def _token_dtype(token_bits: Optional[int], vocab_size: Optional[int]) -> np.dtype:
-    top = (1 << token_bits) if token_bits else (vocab_size or 65536)
-    return np.dtype("<u2") if top <= 65536 else np.dtype("<u4")
-
-
-class ShardSet:
-    """A shard directory, read defensively (see the module docstring)."""
+    method: Tokenizer's names ("equal-info", "ac", "bytes"), "static-ac" for ac with a
+    unigram model, or an OTHER_METHODS name. vocab_size: the manifest's settings
+    "vocab_size" (ShardWriter writes it), else 2**token_bits. check_tokens: every token
+    below vocab_size (and 2**token_bits), checked at open."""
 
     def __init__(self, path: str, check_tokens: bool = True):
-        self.path = path
-        mpath = os.path.join(path, MANIFEST)
-        if not os.path.isdir(path):
-            raise FileNotFoundError(f"{path}: not a shard directory")
-        if os.path.exists(mpath):
-            with open(mpath) as f:
-                self.manifest = json.load(f)
-        else:
-            self.manifest = {}
-        m = self.manifest
-        self.method = normalize_method(_find(m, "method"))
-        model = m.get("model")
-        self.model_kind = str(model.get("kind", "")).lower() if isinstance(model, dict) else None
+        super().__init__(path, other_methods=OTHER_METHODS)
+        st = self.manifest["settings"]
+        self.model_kind = self.manifest["model"]["kind"]
+        self.method = METHODS.get(st["method"], st["method"])
         if self.method == "ac" and self.model_kind == "unigram":
             self.method = "static-ac"      # eqinfo writes StaticAC as method "ac" with a unigram model
-        tb = _find(m, "token_bits", "N")
-        self.token_bits: Optional[int] = int(tb) if tb is not None else None
-        vs = _find(m, "vocab_size", "vocabulary", "vocab")
-        if vs is None and self.token_bits is not None:
-            vs = 1 << self.token_bits
-        self.vocab_size: Optional[int] = int(vs) if vs is not None else None
-        wb = _find(m, "window_bits", "b")
-        self.window_bits: Optional[int] = int(wb) if wb is not None else None
-        pb = _find(m, "precision_bits", "P")
-        self.precision_bits: Optional[int] = int(pb) if pb is not None else None
-        self.rule: Optional[str] = _find(m, "rule", "window_rule")
-        eb = _find(m, "example_bytes", "example_size")
-        self.example_bytes: Optional[int] = int(eb) if eb is not None else None
-        self.columns = self._columns()
-        self.shards = [self._open(t, i) for t, i in self._shard_files()]
-        if not self.shards:
-            raise ValueError(f"{path}: no shards (neither a manifest shard list nor shard-*.npy / shard-*.bin)")
-        self._validate(check_tokens)
+        eq = st["method"] == "equal_info_ac"
+        self.window_bits: Optional[int] = st["window_bits"] if eq else None
+        self.precision_bits: Optional[int] = st["precision_bits"] if st["method"] in ("ac", "equal_info_ac") else None
+        self.rule: Optional[str] = st["rule"] if eq else None
+        self.example_bytes: int = self.manifest["example_bytes"]
+        vs = st.get("vocab_size", 1 << self.token_bits)
+        if isinstance(vs, bool) or not isinstance(vs, int) or not 1 <= vs <= 1 << self.token_bits:
+            raise ValueError(f"{self.path}/{MANIFEST}: \"settings\" has vocab_size {vs!r}, not in "
+                             f"[1, 2^{self.token_bits}]")
+        self.vocab_size: int = vs
         rows = []
-        for s_id, s in enumerate(self.shards):
-            ix = s.index
-            n = len(ix)
-            rows.append(np.stack([np.full(n, s_id, dtype=np.int64), ix[:, self.columns["token_offset"]],
-                                  ix[:, self.columns["token_count"]], ix[:, self.columns["byte_count"]]], axis=1))
+        for k in range(self.num_shards):
+            ix = self.index(k)
+            rows.append(np.stack([np.full(len(ix), k, dtype=np.int64), ix[:, 4], ix[:, 5], ix[:, 3]], axis=1))
+            tokens = self.tokens(k)
+            if check_tokens and len(tokens) and int(tokens.max()) >= vs:
+                i = int(np.argmax(np.asarray(tokens) >= vs))
+                raise ValueError(f"{os.path.join(self.path, self.records[k]['tokens_file'])}: token {i} is "
+                                 f"{int(tokens[i])}, not below vocab_size {vs}")
         # examples: [n, 4] = shard, token_offset, token_count, byte_count
         self.examples = np.concatenate(rows, axis=0) if rows else np.zeros((0, 4), dtype=np.int64)
-        if self.vocab_size is None:
-            top = max((int(s.tokens.max()) for s in self.shards if len(s.tokens)), default=0)
-            self.vocab_size = max(2, top + 1)
-
-    # ---- manifest helpers
-    def _columns(self) -> Dict[str, int]:
-        m = self.manifest
-        names = None
-        for key in ("index_columns", "idx_columns", "columns", "index_fields", "idx_fields"):
-            v = _find(m, key)
-            if isinstance(v, list) and all(isinstance(x, str) for x in v):
-                names = v
-                break
-        if names is None:
-            idx = m.get("index") if isinstance(m.get("index"), dict) else None
-            if idx and isinstance(idx.get("columns"), list):
-                names = idx["columns"]
-        if names is None:
-            names = list(INDEX_COLUMNS)
-        cols = {n: i for i, n in enumerate(names)}
-        aliases = {"byte_count": ("byte_count", "bytes", "n_bytes", "byte_len"),
-                   "token_offset": ("token_offset", "token_begin", "token_start", "offset"),
-                   "token_count": ("token_count", "tokens", "n_tokens", "token_len")}
-        out = {}
-        for want, options in aliases.items():
-            for o in options:
-                if o in cols:
-                    out[want] = cols[o]
-                    break
-            else:
-                raise ValueError(f"{self.path}: index columns {names} lack {want}")
-        for n, i in cols.items():
-            out.setdefault(n, i)
-        return out
-
-    def _shard_files(self) -> List[Tuple[str, str]]:
-        entries = self.manifest.get("shards")
-        out = []
-        if isinstance(entries, list) and entries:
-            for e in entries:
-                if isinstance(e, str):
-                    tok, idx = e, None
-                elif isinstance(e, dict):
-                    tok = next((e[k] for k in ("tokens_file", "tokens", "token_file", "file", "path", "data")
-                                if isinstance(e.get(k), str)), None)
-                    idx = next((e[k] for k in ("index_file", "index", "idx", "idx_file")
-                                if isinstance(e.get(k), str)), None)
-                else:
-                    tok = idx = None
-                if tok is None:
-                    raise ValueError(f"{self.path}/{MANIFEST}: shard entry {e!r} names no token file")
-                if idx is None:
-                    idx = _index_name(tok)
-                out.append((os.path.join(self.path, tok), os.path.join(self.path, idx)))
-                if isinstance(e, dict):    # sizes recorded by the writer: catch truncated or replaced files
-                    for name, key in ((tok, "tokens_file_size"), (idx, "index_file_size")):
-                        want, path = e.get(key), os.path.join(self.path, name)
-                        if isinstance(want, int) and os.path.exists(path) and os.path.getsize(path) != want:
-                            raise ValueError(f"{path}: {os.path.getsize(path)} bytes, the manifest says {want}")
-            return out
-        names = sorted(p for p in glob.glob(os.path.join(self.path, "shard-*"))
-                       if (p.endswith(".npy") or p.endswith(".bin")) and not p.endswith((".idx.npy", ".docs.npy")))
-        return [(p, _index_name(p)) for p in names]
-
-    def _open(self, token_path: str, index_path: str) -> Shard:
-        if not os.path.exists(index_path):
-            raise FileNotFoundError(f"{index_path}: index file missing")
-        index = np.load(index_path, allow_pickle=False)
-        if index.ndim != 2 or index.shape[1] < 3 or not np.issubdtype(index.dtype, np.integer):
-            raise ValueError(f"{index_path}: expected an integer [n_examples, k >= 3] array, got "
-                             f"{index.dtype} {index.shape}")
-        index = index.astype(np.int64, copy=False)
-        if token_path.endswith(".npy"):
-            tokens = np.load(token_path, mmap_mode="r", allow_pickle=False)
-            if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
-                raise ValueError(f"{token_path}: expected a 1-D integer array, got {tokens.dtype} {tokens.shape}")
-        else:
-            size = os.path.getsize(token_path)
-            want = int(index[:, self.columns["token_count"]].sum()) if len(index) else 0
-            dtype = _find(self.manifest, "dtype", "token_dtype")
-            if dtype is not None:
-                dt = np.dtype(dtype).newbyteorder("<")
-            elif want > 0 and size % want == 0 and size // want in (1, 2, 4):
-                dt = np.dtype(f"<u{size // want}")   # the width the index implies
-            else:
-                dt = _token_dtype(self.token_bits, self.vocab_size)
-            if size % dt.itemsize:
-                raise ValueError(f"{token_path}: {size} bytes is not a whole number of {dt} tokens")
-            tokens = np.memmap(token_path, dtype=dt, mode="r") if size else np.zeros(0, dtype=dt)
-        return Shard(tokens, index, token_path, index_path)
-
-    def _validate(self, check_tokens: bool) -> None:
-        c = self.columns
-        for s in self.shards:
-            ix = s.index
-            if not len(ix):
-                continue
-            off, cnt, nb = ix[:, c["token_offset"]], ix[:, c["token_count"]], ix[:, c["byte_count"]]
-            if (off < 0).any() or (cnt < 0).any() or (nb < 0).any():
-                raise ValueError(f"{s.index_path}: negative offset or count")
-            if int((off + cnt).max()) > len(s.tokens):
-                raise ValueError(f"{s.index_path}: an example ends at token {int((off + cnt).max())}, past the "
-                                 f"{len(s.tokens)} tokens of {os.path.basename(s.token_path)}")
-            if (off[1:] < off[:-1] + cnt[:-1]).any():
-                raise ValueError(f"{s.index_path}: examples overlap or are out of order (token_offset)")
-            if check_tokens and self.vocab_size is not None and len(s.tokens):
-                top = int(np.max(s.tokens))
-                if top >= self.vocab_size:
-                    raise ValueError(f"{s.token_path}: token {top} >= vocab_size {self.vocab_size}")
 
     # ---- properties
     @property
@@ -407,36 +108,30 @@ class ShardSet:
     def window_tokens(self) -> Optional[int]:
         """b/N tokens per window for equal-info shards (windows start at every example's
         token 0, so a token's window position is its index in the example mod b/N)."""
-        if self.method == "equal-info" and self.window_bits and self.token_bits:
+        if self.method == "equal-info":
             return self.window_bits // self.token_bits
         return None
 
     def column(self, name: str) -> np.ndarray:
-        """An index column (by its manifest name) over all examples, in example order."""
-        if name not in self.columns:
-            raise KeyError(f"{self.path}: no index column {name!r} (have {sorted(self.columns)})")
-        return np.concatenate([s.index[:, self.columns[name]] for s in self.shards])
+        """An index column (INDEX_COLUMNS) over all examples, in example order."""
+        if name not in INDEX_COLUMNS:
+            raise KeyError(f"{self.path}: no index column {name!r} (have {list(INDEX_COLUMNS)})")
+        c = INDEX_COLUMNS.index(name)
+        return np.concatenate([self.index(k)[:, c] for k in range(self.num_shards)])
 
     def example_tokens(self, i: int) -> np.ndarray:
         s, off, cnt, _ = self.examples[i]
-        return np.asarray(self.shards[int(s)].tokens[int(off):int(off) + int(cnt)])
+        return np.asarray(self.tokens(int(s))[int(off):int(off) + int(cnt)])
 
     def read(self, shard: int, start: int, length: int) -> np.ndarray:
-        return np.asarray(self.shards[int(shard)].tokens[int(start):int(start) + int(length)])
+        return np.asarray(self.tokens(int(shard))[int(start):int(start) + int(length)])
 
     def fingerprint(self) -> str:
-        """SHA-256 of the manifest (or of the index files without one): identifies the data."""
-        h = hashlib.sha256()
-        mpath = os.path.join(self.path, MANIFEST)
-        if os.path.exists(mpath):
-            with open(mpath, "rb") as f:
-                h.update(f.read())
-        else:
-            for s in self.shards:
-                h.update(np.ascontiguousarray(s.index).tobytes())
-        return h.hexdigest()[:16]
+        """SHA-256 of the manifest: identifies the data."""
+        with open(os.path.join(self.path, MANIFEST), "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()[:16]
 
-    def sequences(self, seq_len: int, packing: str = "split",
+    def sequences(self, seq_len: int, packing: str = DEFAULT_PACKING,
                   examples: Optional[np.ndarray] = None) -> np.ndarray:
         """int64 [n_seq, 5]: shard, token start (in the shard file), length, position of the
         first token within its example (-1 for "concat"), example number (-1 for "concat").
@@ -447,7 +142,7 @@ class ShardSet:
             raise ValueError(f"unknown packing {packing!r} (have {', '.join(PACKINGS)})")
         if packing == "concat":
             rows = []
-            for s_id, s in enumerate(self.shards):
+            for s_id in range(self.num_shards):
                 sel = self.examples[self.examples[:, 0] == s_id]
                 sel = sel[sel[:, 2] > 0]
                 if not len(sel):
@@ -493,23 +188,22 @@ class ShardSet:
     def describe(self) -> str:
         extra = f" b={self.window_bits}" if self.window_bits else ""
         return (f"{self.path}: {self.method}{extra} N={self.token_bits} vocab {self.vocab_size}; "
-                f"{len(self.shards)} shard(s), {self.n_examples:,} examples, {self.n_tokens:,} tokens, "
+                f"{self.num_shards} shard(s), {self.n_examples:,} examples, {self.n_tokens:,} tokens, "
                 f"{self.n_bytes:,} bytes ({self.bytes_per_token:.3f} bytes/token)")
-
-
-def _index_name(token_path: str) -> str:
-    base = token_path[:-4] if token_path.endswith((".npy", ".bin")) else token_path
-    return base + ".idx.npy"
 
 
 # --------------------------------------------------------------------------- writing
 
-def _atomic_save(path: str, write) -> None:
+def _crc_hex(data: bytes) -> str:
+    return f"0x{zlib.crc32(data) & 0xFFFFFFFF:08x}"
+
+
+def _atomic_save(path: str, data: bytes) -> None:
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=d)
-    os.close(fd)
     try:
-        write(tmp)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -525,82 +219,117 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
     return b.getvalue()
 
 
+def _eqinfo_version() -> str:
+    try:
+        import eqinfo
+        return eqinfo.__version__
+    except ImportError:          # the C++ extension is not built: the writer is this script
+        return ""
+
+
 class ShardWriter:
     """Writes examples' tokens in `eqinfo shard`'s layout: every `shard_examples` examples make
     shard-NNNNNN.npy (or .bin), .idx.npy (int64 [examples, 6], INDEX_COLUMNS) and .docs.npy
     (int64 [documents, 3], DOCUMENTS_COLUMNS); manifest.json is written last (its presence
-    marks a complete directory). `settings` go into the manifest's "settings" (method,
-    token_bits, vocab_size, ...), `model` into "model"."""
+    marks a complete directory), after eqinfo's reader has checked it.
+
+    `settings` go into the manifest's "settings" as eqinfo's reader reads them ("method"
+    bytes/ac/equal_info_ac with their fields, or an OTHER_METHODS name; "token_bits"), plus
+    any keys of the writer's own, e.g. "vocab_size" (the vocabulary when it is smaller than
+    2**token_bits). `model` goes into "model" (kind, path, fingerprint; defaults "none", "",
+    0x00000000)."""
 
     def __init__(self, out_dir: str, settings: dict, model: Optional[dict] = None, shard_examples: int = 1024,
                  fmt: str = "npy", example_bytes: int = EXAMPLE_BYTES, separator: bytes = SEPARATOR,
-                 keep_documents: bool = False, text_field: str = "text"):
+                 keep_documents: bool = False, text_field: str = "text", eqinfo_version: Optional[str] = None,
+                 stream_format: int = EQINFO_STREAM_FORMAT):
         if fmt not in ("npy", "raw"):
             raise ValueError("fmt must be npy or raw")
         os.makedirs(out_dir, exist_ok=True)
         if os.path.exists(os.path.join(out_dir, MANIFEST)):
             os.unlink(os.path.join(out_dir, MANIFEST))
         self.out_dir, self.settings, self.fmt = out_dir, dict(settings), fmt
-        self.model = model or {"kind": "none", "path": "", "fingerprint": "0x00000000"}
+        self.model = {"kind": "none", "path": "", "fingerprint": "0x00000000", **(model or {})}
         self.shard_examples = max(1, int(shard_examples))
-        self.layout = {"example_bytes": example_bytes, "separator_hex": separator.hex(),
-                       "keep_documents": keep_documents, "text_field": text_field}
+        self.head = {"eqinfo_version": _eqinfo_version() if eqinfo_version is None else eqinfo_version,
+                     "stream_format": stream_format}
+        self.layout = {"example_bytes": example_bytes}
         try:
             self.layout["separator"] = separator.decode("utf-8")
         except UnicodeDecodeError:
             pass
-        vs = settings.get("vocab_size") or (1 << int(settings["token_bits"]))
-        self.vocab_size = int(vs)
-        self.dtype = np.dtype("<u2") if self.vocab_size <= 65536 else np.dtype("<u4")
+        self.layout.update(separator_hex=separator.hex(), keep_documents=keep_documents)
+        self.token_bits = int(self.settings["token_bits"])
+        self.vocab_size = int(self.settings.get("vocab_size") or (1 << self.token_bits))
+        self.dtype = np.dtype("<u2") if self.token_bits <= 16 else np.dtype("<u4")
+        self.text_field = text_field
         self._tokens: List[np.ndarray] = []
         self._rows: List[List[int]] = []
         self._docs: List[Tuple[int, int, int]] = []
         self._source_crc = 0
         self._n_tok = 0
+        self._stream = 0
         self.shards: List[dict] = []
 
-    def add(self, tokens, example) -> None:
-        """example: an Example, or (byte_count, stream_offset) for data without documents."""
+    def add(self, tokens, byte_count: int, data: Optional[bytes] = None, stream_offset: Optional[int] = None,
+            document: int = 0, document_offset: Optional[int] = None,
+            documents: Sequence[Tuple[int, int, int]] = ()) -> None:
+        """One example: its tokens and the number of bytes they encode; `data` (its bytes, for
+        the shard's source_crc32), and eqinfo shard's index fields: the example's first byte is
+        at `stream_offset` (default and required: right after the previous example), in
+        `document` at `document_offset` (default: stream_offset); `documents` are the
+        (document, stream_offset, byte_count) of the documents it touches."""
         t = np.asarray(tokens)
         if t.ndim != 1:
             raise ValueError("tokens must be 1-D")
         if len(t) and (int(t.min()) < 0 or int(t.max()) >= self.vocab_size):
             raise ValueError(f"token out of range [0, {self.vocab_size})")
-        if isinstance(example, Example):
-            nb, row = len(example.data), [example.stream_offset, example.document, example.document_offset]
-            for d in example.documents:
-                if not self._docs or self._docs[-1][0] != d[0]:
-                    self._docs.append(d)
-            self._source_crc = zlib.crc32(example.data, self._source_crc)
-        else:
-            nb, off = int(example[0]), int(example[1])
-            row = [off, 0, off]
-        self._rows.append(row + [nb, self._n_tok, len(t)])
+        if stream_offset is not None and stream_offset != self._stream:
+            raise ValueError(f"example at stream offset {stream_offset}; the examples so far end at {self._stream}")
+        off = self._stream
+        for d in documents:
+            if not self._docs or self._docs[-1][0] != d[0]:
+                self._docs.append(tuple(d))
+        if data is not None:
+            self._source_crc = zlib.crc32(data, self._source_crc)
+        self._rows.append([off, document, off if document_offset is None else document_offset, int(byte_count),
+                           self._n_tok, len(t)])
         self._tokens.append(t.astype(self.dtype, copy=False))
         self._n_tok += len(t)
+        self._stream += int(byte_count)
         if len(self._rows) >= self.shard_examples:
             self._flush()
 
     def _flush(self) -> None:
         if not self._rows:
             return
+        toks = np.concatenate(self._tokens) if self._tokens else np.zeros(0, self.dtype)
+        self.write_shard(toks, np.array(self._rows, dtype=np.int64).reshape(-1, 6),
+                         np.array(self._docs, dtype=np.int64).reshape(-1, 3), self._source_crc, _pending=True)
+        self._tokens, self._rows, self._docs, self._n_tok, self._source_crc = [], [], [], 0, 0
+
+    def write_shard(self, tokens: np.ndarray, index: np.ndarray, documents: np.ndarray, source_crc32: int,
+                    _pending: bool = False) -> dict:
+        """The next shard, whole: its tokens, index rows (INDEX_COLUMNS), document table and the
+        CRC-32 of its examples' bytes. Returns its manifest record."""
+        if self._rows and not _pending:
+            raise RuntimeError("ShardWriter: write_shard after add() of an unfinished shard")
         name = f"shard-{len(self.shards):06d}"
-        tok_name = name + (".npy" if self.fmt == "npy" else ".bin")
-        toks = np.concatenate(self._tokens).astype(self.dtype, copy=False) if self._tokens else np.zeros(0, self.dtype)
+        toks = np.asarray(tokens).astype(self.dtype, copy=False)
         files = {
-            "tokens": (tok_name, _npy_bytes(toks) if self.fmt == "npy" else toks.tobytes()),
-            "index": (name + ".idx.npy", _npy_bytes(np.array(self._rows, dtype=np.int64).reshape(-1, 6))),
-            "documents": (name + ".docs.npy", _npy_bytes(np.array(self._docs, dtype=np.int64).reshape(-1, 3))),
+            "tokens": (name + (".npy" if self.fmt == "npy" else ".bin"),
+                       _npy_bytes(toks) if self.fmt == "npy" else toks.tobytes()),
+            "index": (name + ".idx.npy", _npy_bytes(np.ascontiguousarray(index, dtype="<i8"))),
+            "documents": (name + ".docs.npy", _npy_bytes(np.ascontiguousarray(documents, dtype="<i8"))),
         }
         rec = {}
         for key, (fname, data) in files.items():
-            _atomic_save(os.path.join(self.out_dir, fname), lambda tmp, data=data: open(tmp, "wb").write(data))
+            _atomic_save(os.path.join(self.out_dir, fname), data)
             rec.update({f"{key}_file": fname, f"{key}_file_size": len(data), f"{key}_crc32": _crc_hex(data)})
-        rec.update({"examples": len(self._rows), "bytes": int(sum(r[3] for r in self._rows)),
-                    "tokens": int(len(toks)), "documents": len(self._docs),
-                    "source_crc32": f"0x{self._source_crc & 0xFFFFFFFF:08x}"})
+        rec.update({"examples": len(index), "bytes": int(np.asarray(index)[:, 3].sum()), "tokens": int(len(toks)),
+                    "documents": len(documents), "source_crc32": f"0x{source_crc32 & 0xFFFFFFFF:08x}"})
         self.shards.append(rec)
-        self._tokens, self._rows, self._docs, self._n_tok, self._source_crc = [], [], [], 0, 0
+        return rec
 
     def close(self, inputs: Optional[List[dict]] = None, extra: Optional[dict] = None) -> dict:
         self._flush()
@@ -609,22 +338,54 @@ class ShardWriter:
                   "documents": sum(i["documents"] for i in inputs), "shards": len(self.shards),
                   "examples": sum(r["examples"] for r in self.shards), "bytes": sum(r["bytes"] for r in self.shards),
                   "tokens": sum(r["tokens"] for r in self.shards)}
-        manifest = {"format": FORMAT, "shard_format": FORMAT_VERSION, "writer": "training/m2/make_shards.py",
-                    "settings": self.settings, "model": self.model, **self.layout,
-                    "shard_examples": self.shard_examples, "token_format": self.fmt,
-                    "token_dtype": "uint16" if self.dtype.itemsize == 2 else "uint32",
+        manifest = {"format": FORMAT, "shard_format": SHARD_FORMAT, **self.head,
+                    "writer": "training/m2/shards.py ShardWriter", "settings": self.settings, "model": self.model,
+                    **self.layout, "shard_examples": self.shard_examples, "token_format": self.fmt,
+                    "token_dtype": "uint16" if self.dtype.itemsize == 2 else "uint32", "text_field": self.text_field,
                     "index_columns": list(INDEX_COLUMNS), "documents_columns": list(DOCUMENTS_COLUMNS),
                     "inputs": inputs, "shards": self.shards, "totals": totals, **(extra or {})}
-        _atomic_save(os.path.join(self.out_dir, MANIFEST),
-                     lambda tmp: open(tmp, "w").write(json.dumps(manifest, indent=1) + "\n"))
+        path = os.path.join(self.out_dir, MANIFEST)
+        check_manifest(manifest, path, OTHER_METHODS)       # never write what the reader rejects
+        _atomic_save(path, (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
         return manifest
 
 
-def write_shards(out_dir: str, settings: dict, examples: Iterable[Tuple[np.ndarray, int, int]],
+def write_shards(out_dir: str, settings: dict, examples: Iterable[Tuple[np.ndarray, int]],
                  shard_examples: int = 1024, fmt: str = "npy", model: Optional[dict] = None,
                  extra: Optional[dict] = None) -> dict:
-    """Synthetic shards: examples are (tokens, byte_count, stream_offset). Returns the manifest."""
+    """Synthetic shards (one stream, no documents): examples are (tokens, byte_count), back to
+    back in the example stream. Returns the manifest."""
     w = ShardWriter(out_dir, settings, model=model, shard_examples=shard_examples, fmt=fmt)
-    for tokens, nb, off in examples:
-        w.add(tokens, (nb, off))
+    for tokens, nb in examples:
+        w.add(tokens, nb)
     return w.close(extra=extra)
+
+
+def derive_16bit(src: str, dst: str) -> dict:
+    """EqualInfoAC N=16 shards from the N=8 shards of the same b: token = t[2i] << 8 | t[2i+1]
+    within every example (each example holds whole windows of b bits, b a multiple of 16).
+    Everything else (index rows but the token columns, document tables, inputs, model) is the
+    source's. Returns the new manifest."""
+    s = Shards(src)
+    m = s.manifest
+    st = m["settings"]
+    if st["method"] != "equal_info_ac" or st["token_bits"] != 8 or st["window_bits"] % 16:
+        raise RuntimeError(f"{src}: cannot derive 16-bit tokens from {st['method']} N={st['token_bits']} "
+                           f"b={st.get('window_bits')}")
+    if os.path.exists(dst):
+        shutil.rmtree(dst)
+    w = ShardWriter(dst, {**st, "token_bits": 16}, model=m["model"], shard_examples=m["shard_examples"],
+                    fmt=m["token_format"], example_bytes=m["example_bytes"],
+                    separator=bytes.fromhex(m["separator_hex"]), keep_documents=m["keep_documents"],
+                    text_field=m["text_field"], eqinfo_version=m["eqinfo_version"], stream_format=m["stream_format"])
+    for k, rec in enumerate(s.records):
+        tok = np.asarray(s.tokens(k)).astype(np.uint32)
+        idx = np.array(s.index(k))
+        if (idx[:, 4] % 2).any() or (idx[:, 5] % 2).any() or len(tok) % 2:
+            raise RuntimeError(f"{src}: an example with an odd number of 8-bit tokens")
+        idx[:, 4] //= 2
+        idx[:, 5] //= 2
+        w.write_shard(((tok[0::2] << 8) | tok[1::2]).astype(np.uint16), idx, s.documents(k),
+                      int(rec["source_crc32"], 16))
+    return w.close(m["inputs"], extra={"derived_from": {"shards": os.path.abspath(src),
+                                                        "by": "training/m2/shards.py derive_16bit"}})

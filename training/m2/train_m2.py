@@ -55,7 +55,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from m2.evaluate import evaluate, format_metrics, m1_params  # noqa: E402
 from m2.model import M2, M2Config, PRESETS, describe  # noqa: E402
-from m2.shards import PACKINGS, SEQ_LEN, ShardSet  # noqa: E402
+from m2.shards import DEFAULT_PACKING, PACKINGS, SEQ_LEN, ShardSet  # noqa: E402
 from train_m1 import atomic_write, lr_factor, make_optimizer  # noqa: E402
 
 LN2 = math.log(2.0)
@@ -189,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("data")
     g.add_argument("--train", help="training shard directory")
     g.add_argument("--valid", help="held-out shard directory (evaluated every --eval-every steps and at the end)")
-    g.add_argument("--packing", choices=list(PACKINGS), default="split", help="how examples become sequences")
+    g.add_argument("--packing", choices=list(PACKINGS), default=DEFAULT_PACKING,
+                   help="how examples become sequences (eqinfo.shards.PACKINGS)")
     g.add_argument("--vocab-size", type=int, default=0, help="model vocabulary (0: the shards')")
     g = p.add_argument_group("architecture")
     g.add_argument("--preset", choices=list(PRESETS), default="3m", help="size (model.py PRESETS)")

@@ -23,7 +23,8 @@ from m2 import evaluate as ev  # noqa: E402
 from m2 import make_shards as ms  # noqa: E402
 from m2 import train_m2  # noqa: E402
 from m2.model import M2, M2Config, PRESETS, preset  # noqa: E402
-from m2.shards import ShardSet, cut_examples, read_corpus, write_shards  # noqa: E402
+from m2.make_shards import cut_examples, read_corpus  # noqa: E402
+from m2.shards import ShardSet, write_shards  # noqa: E402
 
 torch.set_num_threads(1)
 LN2 = math.log(2.0)
@@ -31,16 +32,17 @@ TINY = ["--preset", "tiny", "--seq-len", "32", "--threads", "1", "--no-progress"
 
 
 def periodic_shards(path, n_examples=24, vocab=16, period=5, bytes_per_token=3, seed=0, token_bits=4,
-                    method="equal-info", window_bits=8, **extra):
+                    method="equal_info_ac", window_bits=8, **extra):
     """Examples whose tokens repeat with `period` from a random phase: easy to learn."""
     rng = np.random.default_rng(seed)
     exs = []
     for i in range(n_examples):
         n = int(rng.integers(40, 90))
         toks = (np.arange(n) + int(rng.integers(0, period))) % period + (i % 2) * period
-        exs.append((toks % vocab, n * bytes_per_token, i * 1000))
-    settings = {"method": method, "token_bits": token_bits, "vocab_size": vocab, "window_bits": window_bits,
-                **extra}
+        exs.append((toks % vocab, n * bytes_per_token))
+    settings = {"method": method, "token_bits": token_bits, "vocab_size": vocab, **extra}
+    if method == "equal_info_ac":
+        settings.update(window_bits=window_bits, precision_bits=8, rule="delay")
     write_shards(str(path), settings, exs, shard_examples=10)
     return str(path)
 
@@ -80,16 +82,12 @@ def test_model_shapes_causality_and_cache():
 # --------------------------------------------------------------------------- shards
 
 def test_shard_reader(tmp_path):
-    # hand-made directory: .bin tokens, columns in a non-default order named by the manifest
+    # .bin tokens; the 2nd example has no tokens
     d = tmp_path / "s"
-    d.mkdir()
     toks = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], dtype="<u2")
-    toks.tofile(d / "shard-000000.bin")
-    cols = ["token_count", "source_offset", "byte_count", "token_offset"]
-    idx = np.array([[4, 0, 10, 0], [0, 10, 0, 4], [7, 10, 25, 4]], dtype=np.int64)   # 2nd example empty
-    np.save(d / "shard-000000.idx.npy", idx)
-    (d / "manifest.json").write_text(json.dumps({"settings": {"method": "EqualInfoAC", "window_bits": 16,
-                                                              "token_bits": 8}, "index_columns": cols}))
+    settings = {"method": "equal_info_ac", "window_bits": 16, "token_bits": 8, "precision_bits": 16, "rule": "delay"}
+    write_shards(str(d), settings, [(toks[:4], 10), (toks[4:4], 1), (toks[4:], 24)], fmt="raw")
+    assert (d / "shard-000000.bin").read_bytes() == toks.tobytes()
     s = ShardSet(str(d))
     assert (s.method, s.vocab_size, s.window_tokens) == ("equal-info", 256, 2)
     assert s.n_examples == 3 and s.n_tokens == 11 and s.n_bytes == 35
@@ -97,26 +95,40 @@ def test_shard_reader(tmp_path):
     assert s.example_tokens(2).tolist() == [5, 6, 7, 8, 9, 10, 11]
     sp = s.sequences(3, "split")          # shard, start, length, position in example, example
     assert sp.tolist() == [[0, 0, 3, 0, 0], [0, 3, 1, 3, 0], [0, 4, 3, 0, 2], [0, 7, 3, 3, 2], [0, 10, 1, 6, 2]]
+    assert s.sequences(3).tolist() == sp.tolist()       # the default packing (eqinfo.shards.DEFAULT_PACKING)
     assert s.sequences(3, "truncate")[:, 2].tolist() == [3, 3]
     assert s.sequences(3, "concat")[:, 1].tolist() == [0, 3, 6]
     inp, tgt, mask = s.batch(sp[[1, 2]], bos=256)
     assert inp.tolist() == [[256, 0, 0], [256, 5, 6]]
     assert tgt.tolist() == [[4, 0, 0], [5, 6, 7]]
     assert mask.tolist() == [[1, 0, 0], [1, 1, 1]]
-    # no manifest: shard-*.npy found by name, default column order
+    # the old lenient layouts are rejected, as `eqinfo verify` rejects them: a hand-made manifest
+    # (method alias, 4 index columns in another order, no shard list) ...
+    h = tmp_path / "hand"
+    h.mkdir()
+    toks.tofile(h / "shard-000000.bin")
+    np.save(h / "shard-000000.idx.npy", np.array([[4, 0, 10, 0], [0, 10, 0, 4], [7, 10, 25, 4]], dtype=np.int64))
+    (h / "manifest.json").write_text(json.dumps({"settings": {"method": "EqualInfoAC", "window_bits": 16,
+                                                              "token_bits": 8}, "index_columns": [
+        "token_count", "source_offset", "byte_count", "token_offset"]}))
+    with pytest.raises(ValueError, match=r"manifest.json: not an eqinfo shard manifest"):
+        ShardSet(str(h))
+    # ... and no manifest (shard-*.npy once found by name)
     d2 = tmp_path / "s2"
-    write_shards(str(d2), {"method": "bytes", "token_bits": 8}, [(np.arange(5), 5, 0), (np.arange(3), 3, 5)])
+    write_shards(str(d2), {"method": "bytes", "token_bits": 8}, [(np.arange(5), 5), (np.arange(3), 3)])
+    assert ShardSet(str(d2)).n_tokens == 8
     os.unlink(d2 / "manifest.json")
-    s2 = ShardSet(str(d2))
-    assert s2.n_tokens == 8 and s2.example_tokens(1).tolist() == [0, 1, 2]
+    with pytest.raises(OSError, match="manifest.json: cannot open for reading"):
+        ShardSet(str(d2))
     # corrupt index: an example past the end of the token file
-    idx[2, 0] = 8
+    idx = np.load(d / "shard-000000.idx.npy")
+    idx[2, 5] = 8
     np.save(d / "shard-000000.idx.npy", idx)
-    with pytest.raises(ValueError, match="past"):
+    with pytest.raises(ValueError, match="the examples hold 12 tokens and 35 bytes; the shard has 11"):
         ShardSet(str(d))
     # a token outside the vocabulary
     d3 = tmp_path / "s3"
-    write_shards(str(d3), {"method": "x", "token_bits": 4}, [(np.array([1, 2]), 2, 0)])
+    write_shards(str(d3), {"method": "ac", "token_bits": 4, "precision_bits": 8}, [(np.array([1, 2]), 2)])
     np.save(d3 / "shard-000000.npy", np.array([1, 16], dtype="<u2"))
     with pytest.raises(ValueError, match="vocab"):
         ShardSet(str(d3))
@@ -287,9 +299,10 @@ class FixedModel(torch.nn.Module):
 def test_bits_per_byte_by_hand(tmp_path):
     # Two examples, windows of b/N = 2 tokens: window position 0 holds token 0 (p = 1/2:
     # 1 bit), position 1 token 1 (p = 1/6: log2 6 bits). 8 tokens, 16 bytes.
-    exs = [(np.array([0, 1, 0]), 10, 0), (np.array([0, 1, 0, 1, 0]), 6, 10)]
+    exs = [(np.array([0, 1, 0]), 10), (np.array([0, 1, 0, 1, 0]), 6)]
     d = str(tmp_path / "s")
-    write_shards(d, {"method": "equal_info_ac", "token_bits": 2, "window_bits": 4, "vocab_size": 4}, exs,
+    write_shards(d, {"method": "equal_info_ac", "token_bits": 4, "window_bits": 8, "precision_bits": 8, "rule": "delay",
+                     "vocab_size": 4}, exs,
                  model={"kind": "m1", "config": M1Config().to_dict()})
     s = ShardSet(d)
     c = M2Config(vocab_size=4, context=2, **PRESETS["tiny"])      # context 2: the examples split into pieces
@@ -315,9 +328,10 @@ def test_bits_per_byte_by_hand(tmp_path):
     g, u = str(tmp_path / "g"), str(tmp_path / "u")
     write_shards(g, {"method": "gzip", "token_bits": 2}, exs)
     assert ev.m1_params(ShardSet(g)) == 0 and ev.m1_params(ShardSet(g), 123) == 0
-    write_shards(u, {"method": "ac", "token_bits": 2}, exs, model={"kind": "m1", "path": ""})
+    write_shards(u, {"method": "ac", "token_bits": 2, "precision_bits": 8}, exs, model={"kind": "m1", "path": ""})
     assert ev.m1_params(ShardSet(u)) is None and ev.m1_params(ShardSet(u), 123) == 123
-    write_shards(u, {"method": "ac", "token_bits": 2}, exs, model={"kind": "unigram", "path": "en.unigram"})
+    write_shards(u, {"method": "ac", "token_bits": 2, "precision_bits": 8}, exs,
+                 model={"kind": "unigram", "path": "en.unigram"})
     assert ShardSet(u).method == "static-ac" and ev.m1_params(ShardSet(u), 123) == 0
 
 

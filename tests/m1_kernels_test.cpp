@@ -12,7 +12,9 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -118,6 +120,29 @@ TEST_CASE("logits_to_cdf: integer weights, uniform for non-finite logits", "[m1]
   m1::logits_to_cdf(logits.data(), 16, uniform, p.data());
   for (int s = 0; s < 256; ++s)
     REQUIRE(uniform[static_cast<std::size_t>(s + 1)] - uniform[static_cast<std::size_t>(s)] == 256u);
+}
+
+TEST_CASE("logits_to_cdf gives the same CDF and probabilities with every compiled element-wise copy",
+          "[m1][numerics][kernels]") {
+  // The element-wise code follows the kernel path (baseline, AVX2, AVX-512 copies).
+  std::mt19937 rng(77);
+  std::normal_distribution<float> normal(0.0f, 6.0f);
+  const auto paths = eqinfo_test::int8_paths_here();
+  for (int round = 0; round < 200; ++round) {
+    std::vector<float> logits(256);
+    for (auto& l : logits) l = normal(rng) * (round % 5 == 0 ? 10.0f : 1.0f);
+    if (round % 17 == 0) logits[static_cast<std::size_t>(round) % 256] = -1e30f;
+    std::vector<float> p0(256), p(256);
+    eqinfo::cdf_table want, got;
+    m1::logits_to_cdf(logits.data(), 16, want, p0.data(), eqinfo::detail::int8::isa::scalar);
+    for (auto path : paths.supported) {
+      INFO("path " << eqinfo::detail::int8::name(path) << ", round " << round);
+      m1::logits_to_cdf(logits.data(), 16, got, p.data(), path);
+      REQUIRE(got == want);
+      REQUIRE(std::memcmp(p.data(), p0.data(), 256 * sizeof(float)) == 0);
+    }
+  }
+  if (!paths.skipped.empty()) WARN("logits_to_cdf: int8 paths this CPU cannot run, skipped:" << paths.skipped);
 }
 
 TEST_CASE("M1 forward gives bit-identical logits on every int8 kernel path", "[m1][kernels]") {

@@ -50,7 +50,7 @@ class m1_model {
       positions_ += pending_.size();
       pending_.clear();
       probabilities_.resize(256);
-      detail::m1::logits_to_cdf(logits_.data(), precision_, cdf_, probabilities_.data());
+      detail::m1::logits_to_cdf(logits_.data(), precision_, cdf_, probabilities_.data(), w_->path);
     }
     return cdf_;
   }
@@ -85,7 +85,7 @@ class m1_model {
       positions_ += inputs_.size();
       probabilities_.resize(256);
       for (std::size_t k = 0; k < m; ++k)
-        detail::m1::logits_to_cdf(logits_.data() + k * 256, precision_, out[i + k], probabilities_.data());
+        detail::m1::logits_to_cdf(logits_.data() + k * 256, precision_, out[i + k], probabilities_.data(), w_->path);
       block_bytes_ += m;
       if (block_bytes_ == context) {
         cache_.length = 0;
@@ -138,7 +138,7 @@ class m1_model::lane_set {
     logits_.resize(256);
     detail::m1::forward(*w_, bos_, std::span<const int>(&bos, 1), 1, ws_, logits_.data());
     probabilities_.resize(256);
-    detail::m1::logits_to_cdf(logits_.data(), precision_, bos_cdf_, probabilities_.data());
+    detail::m1::logits_to_cdf(logits_.data(), precision_, bos_cdf_, probabilities_.data(), w_->path);
   }
 
   void resize(std::size_t n) {
@@ -190,7 +190,7 @@ class m1_model::lane_set {
     detail::m1::forward_batch(*w_, calls_, ws_);
     for (std::size_t k = 0; k < waiting_.size(); ++k) {
       lane& l = lanes_[waiting_[k]];
-      detail::m1::logits_to_cdf(logits_.data() + k * 256, precision_, l.cdf, probabilities_.data());
+      detail::m1::logits_to_cdf(logits_.data() + k * 256, precision_, l.cdf, probabilities_.data(), w_->path);
       l.state = lane::computed;
     }
     positions_ += waiting_.size();

@@ -110,11 +110,13 @@ inline const cpu_support& cpu() {
     const bool os_zmm = (xcr0 & 0xe6) == 0xe6;          // SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM
     const bool os_tiles = (xcr0 & 0x60000) == 0x60000;  // XTILECFG, XTILEDATA
     __cpuid_count(7, 0, a, b, cx, d);
-    const bool avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
+    const bool avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1, avx512bw = (b >> 30) & 1,
+               avx512vl = (b >> 31) & 1;
     const bool vnni = (cx >> 11) & 1;
     const bool amx_tile = (d >> 24) & 1, amx_int8 = (d >> 25) & 1;
     c.avx2 = avx2 && os_ymm;
-    c.avx512vnni = avx512f && avx512bw && avx512vl && vnni && os_zmm;
+    // DQ too: M1's AVX-512 element-wise code (m1_forward.hpp) converts 64-bit integers.
+    c.avx512vnni = avx512f && avx512dq && avx512bw && avx512vl && vnni && os_zmm;
     if (c.avx512vnni && amx_tile && amx_int8) {
       if (!os_tiles) {
         c.amx_refusal = "the OS does not enable the tile state (XCR0)";

@@ -95,13 +95,13 @@ TEST_CASE("lockstep lanes give the serial tokens for every lane count, rule and 
 TEST_CASE("encode_many and decode_windows_parallel: same tokens for every lane and thread count", "[lockstep][m1]") {
   const auto w = small_m1();
   std::vector<std::vector<std::uint8_t>> examples;
-  for (std::size_t i = 0; i < 40; ++i)
+  for (std::size_t i = 0; i < 24; ++i)
     examples.push_back(i % 3 == 0 ? eqinfo_test::random_bytes(i * 7, i) : eqinfo_test::english(i * 23 + 1));
   std::vector<std::span<const std::uint8_t>> spans(examples.begin(), examples.end());
   for (std::uint64_t segment : {std::uint64_t{0}, std::uint64_t{50}}) {
     const settings s = eq(16, window_rule::delay, segment);
     eqinfo::tokenizer serial(m1_alone(m1_model(w, 16)), s);
-    for (std::size_t lanes : {1u, 5u, 64u}) {
+    for (std::size_t lanes : {1u, 64u}) {
       for (unsigned threads : {1u, 2u}) {
         INFO("S=" << segment << " lanes " << lanes << " threads " << threads);
         eqinfo::tokenizer proto(m1_model(w, 16), s);

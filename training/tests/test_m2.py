@@ -42,7 +42,7 @@ def periodic_shards(path, n_examples=24, vocab=16, period=5, bytes_per_token=3, 
         exs.append((toks % vocab, n * bytes_per_token))
     settings = {"method": method, "token_bits": token_bits, "vocab_size": vocab, **extra}
     if method == "equal_info_ac":
-        settings.update(window_bits=window_bits, precision_bits=8, rule="delay")
+        settings.update(window_bits=window_bits, precision_bits=8, rule="delay", segment_bytes=0)
     write_shards(str(path), settings, exs, shard_examples=10)
     return str(path)
 
@@ -85,7 +85,8 @@ def test_shard_reader(tmp_path):
     # .bin tokens; the 2nd example has no tokens
     d = tmp_path / "s"
     toks = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], dtype="<u2")
-    settings = {"method": "equal_info_ac", "window_bits": 16, "token_bits": 8, "precision_bits": 16, "rule": "delay"}
+    settings = {"method": "equal_info_ac", "window_bits": 16, "token_bits": 8, "precision_bits": 16, "rule": "delay",
+                "segment_bytes": 0}
     write_shards(str(d), settings, [(toks[:4], 10), (toks[4:4], 1), (toks[4:], 24)], fmt="raw")
     assert (d / "shard-000000.bin").read_bytes() == toks.tobytes()
     s = ShardSet(str(d))
@@ -302,6 +303,7 @@ def test_bits_per_byte_by_hand(tmp_path):
     exs = [(np.array([0, 1, 0]), 10), (np.array([0, 1, 0, 1, 0]), 6)]
     d = str(tmp_path / "s")
     write_shards(d, {"method": "equal_info_ac", "token_bits": 4, "window_bits": 8, "precision_bits": 8, "rule": "delay",
+                     "segment_bytes": 0,
                      "vocab_size": 4}, exs,
                  model={"kind": "m1", "config": M1Config().to_dict()})
     s = ShardSet(d)

@@ -9,6 +9,9 @@
 //                                 3m shape (random weights).
 //  BM_batched/<path>/<model>/B    B windows of 16 bytes in one forward_batch
 //                                 call (lockstep batches; B = 64).
+//  BM_lanes/<path>/<model>/B      m1_model::lane_set: B lanes, one new
+//                                 position each per evaluate() (the lockstep
+//                                 window coder's step; B = 16, 64).
 //  BM_incremental/<path>/<model>  reset, then predict() + update() one byte
 //                                 at a time for 64 bytes.
 //
@@ -153,13 +156,41 @@ void BM_batched(benchmark::State& state, int8::isa path, int model) {
     }
     m1::forward_batch(*w, calls, ws);
     for (std::size_t k = 0; k < batch * window; ++k)
-      m1::logits_to_cdf(logits.data() + k * 256, 16, out[k], probabilities.data());
+      m1::logits_to_cdf(logits.data() + k * 256, 16, out[k], probabilities.data(), w->path);
     benchmark::DoNotOptimize(out.data());
     at += batch * window;
   }
   set_counters(state, w->config, static_cast<double>(batch * window), static_cast<double>(window));
   if (out != window_cdfs(weights(model, int8::isa::scalar), window, starts))
     state.SkipWithError("CDFs differ from the scalar path");
+}
+
+/// The lockstep coder's own step (m1_model::lane_set): B lanes, each fed
+/// one byte per evaluate() and restarted every 4 bytes (an EqualInfoAC
+/// window at b = 16 holds about 4 bytes of English). Positions per second
+/// here bound what the window coder can reach at that batch size
+/// (bench/throughput.sh compares).
+void BM_lanes(benchmark::State& state, int8::isa path, int model) {
+  const auto lanes = static_cast<std::size_t>(state.range(0));
+  constexpr std::size_t window = 4;
+  const auto w = weights(model, path);
+  const m1_model prototype(w, 16);
+  m1_model::lane_set set(prototype);
+  set.resize(lanes);
+  const auto& t = text();
+  std::size_t at = 0, step = 0;
+  for (auto _ : state) {
+    if (at + lanes > t.size()) at = 0;
+    for (std::size_t l = 0; l < lanes; ++l) {
+      if (step % window == 0) set.restart(l);
+      set.append(l, t[at + l]);
+    }
+    set.evaluate();
+    for (std::size_t l = 0; l < lanes; ++l) benchmark::DoNotOptimize(set.cdf(l).data());
+    at += lanes;
+    ++step;
+  }
+  set_counters(state, w->config, static_cast<double>(lanes), static_cast<double>(window));
 }
 
 void BM_incremental(benchmark::State& state, int8::isa path, int model) {
@@ -196,6 +227,10 @@ const bool registered = [] {
           ->Arg(1024)
           ->Unit(benchmark::kMicrosecond);
       benchmark::RegisterBenchmark(("BM_batched/" + suffix).c_str(), BM_batched, path, model)
+          ->Arg(64)
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(("BM_lanes/" + suffix).c_str(), BM_lanes, path, model)
+          ->Arg(16)
           ->Arg(64)
           ->Unit(benchmark::kMicrosecond);
       benchmark::RegisterBenchmark(("BM_incremental/" + suffix).c_str(), BM_incremental, path, model)

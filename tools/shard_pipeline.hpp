@@ -583,9 +583,7 @@ shard_summary write_shards(const tokenizer<Model>& prototype, shard_manifest& jo
   for (const auto& in : job.inputs) total_input += in.size;
   example_reader reader(job.inputs, job);
   std::vector<example> batch(static_cast<std::size_t>(std::min<std::uint64_t>(job.shard_examples, 1u << 16)));
-  std::mutex progress_mutex;
   for (std::size_t k = 0;; ++k) {
-    const std::uint64_t input_before = reader.bytes_read();
     std::size_t n = 0;
     for (; n < job.shard_examples; ++n) {
       if (n == batch.size()) batch.resize(std::min<std::size_t>(2 * n, static_cast<std::size_t>(job.shard_examples)));
@@ -635,27 +633,24 @@ shard_summary write_shards(const tokenizer<Model>& prototype, shard_manifest& jo
 
     std::vector<std::span<const std::uint8_t>> spans(n);
     for (std::size_t i = 0; i < n; ++i) spans[i] = batch[i].bytes;
-    std::atomic<std::uint64_t> encoded_bytes{0};
-    tbb::enumerable_thread_specific<tokenizer<Model>> local([&] { return detail::parallel::worker_copy(prototype); });
-    // encode_many with a progress report per example (the parallel loop of
-    // parallel.hpp: same results, same first error, for any thread count).
-    const std::vector<encoded> out =
-        detail::parallel::for_each_item<encoded>(n, threads, local, [&](tokenizer<Model>& tok, std::size_t i) {
-          encoded e;
-          try {
-            e = tok.encode(spans[i]);
-          } catch (const error& err) {
-            throw error(err.code(), stem + " example " + std::to_string(i) + ": " + err.what());
-          }
-          encoded_bytes.fetch_add(spans[i].size());
-          if (hooks.progress) {
-            const std::unique_lock lock(progress_mutex, std::try_to_lock);
-            if (lock.owns_lock())
-              hooks.progress(input_before + (input_after - input_before) * encoded_bytes.load() / shard_bytes,
-                             total_input);
-          }
-          return e;
-        });
+    // encode_many: the shard's examples in lockstep lanes on the threads
+    // (same tokens, same first error, for any thread and lane count). On an
+    // error the examples are encoded again one by one to name the example.
+    std::vector<encoded> out;
+    try {
+      out = encode_many(prototype, std::span<const std::span<const std::uint8_t>>(spans), threads);
+    } catch (const error&) {
+      tokenizer<Model> tok = detail::parallel::worker_copy(prototype);
+      for (std::size_t i = 0; i < n; ++i) {
+        try {
+          (void)tok.encode(spans[i]);
+        } catch (const error& err) {
+          throw error(err.code(), stem + " example " + std::to_string(i) + ": " + err.what());
+        }
+      }
+      throw;
+    }
+    if (hooks.progress) hooks.progress(input_after, total_input);
 
     std::vector<token_t> tokens;
     std::vector<shard_example> index(n);

@@ -39,6 +39,8 @@
 #include <string>
 #include <string_view>
 #include <tbb/blocked_range.h>
+#include <tbb/global_control.h>
+#include <tbb/info.h>
 #include <tbb/parallel_for.h>
 #include <unistd.h>
 #include <utility>
@@ -990,9 +992,18 @@ std::optional<std::size_t> first_difference(std::span<const std::uint8_t> a, std
   return std::nullopt;
 }
 
-/// --threads N: 0 means all cores (TBB's default), the default is 1.
+/// --threads N: 0 means all cores (TBB's default), the default is 1. More
+/// threads than cores raise TBB's process-wide worker limit for the rest of
+/// the run: that is the application's decision, so the tool makes it, not
+/// the library (parallel.hpp).
 unsigned parse_threads(const std::string& command, const parsed_args& a) {
-  if (auto v = a.get("threads")) return static_cast<unsigned>(parse_number(command, "--threads", *v, 0, 4096));
+  if (auto v = a.get("threads")) {
+    const auto n = static_cast<unsigned>(parse_number(command, "--threads", *v, 0, 4096));
+    static std::optional<tbb::global_control> limit;
+    if (n > static_cast<unsigned>(tbb::info::default_concurrency()))
+      limit.emplace(tbb::global_control::max_allowed_parallelism, std::size_t{n});
+    return n;
+  }
   return 1;
 }
 

@@ -36,7 +36,6 @@
 #include <string>
 #include <tbb/blocked_range.h>
 #include <tbb/enumerable_thread_specific.h>
-#include <tbb/global_control.h>
 #include <tbb/info.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
@@ -48,21 +47,18 @@ namespace detail {
 namespace parallel {
 
 /// Runs f() in a task arena of `threads` threads (0: the calling thread's
-/// arena, i.e. TBB's default concurrency).
-/// More threads than cores: TBB's process-wide worker limit (the core count)
-/// is raised to `threads` while the call runs (tbb::global_control), so the
-/// arena really gets them.
+/// arena, i.e. TBB's default concurrency). The library sets no process-wide
+/// state: TBB caps every arena at its global worker limit (the core count by
+/// default), so more threads than cores need the application to raise it
+/// with a tbb::global_control of its own (the eqinfo tool does, for
+/// --threads). The results never depend on the thread count.
 template <class F>
 void run_in_arena(unsigned threads, F&& f) {
   if (threads == 0) {
     f();
     return;
   }
-  const int n = static_cast<int>(std::min<unsigned>(threads, 1u << 12));
-  std::optional<tbb::global_control> limit;
-  if (n > tbb::info::default_concurrency())
-    limit.emplace(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(n));
-  tbb::task_arena arena(n);
+  tbb::task_arena arena(static_cast<int>(std::min<unsigned>(threads, 1u << 12)));
   arena.execute(f);
 }
 

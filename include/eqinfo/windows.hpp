@@ -32,7 +32,13 @@
 
 namespace eqinfo {
 inline namespace v1 {
+
+/// How the encoder picks the cut; `greedy_unchecked` is the paper's plain
+/// greedy, kept only to measure what exactness costs (it is not decodable).
+enum class cut_policy { by_rule, greedy_unchecked };
+
 namespace detail {
+using eqinfo::cut_policy;  // the studies and benchmarks name it here
 
 /// Progress of one encode/decode call (tokenizer::set_progress): reports
 /// `callback(done, total)` when `done` first reaches the next multiple of
@@ -170,10 +176,6 @@ struct window_scratch {
     states.clear();
   }
 };
-
-/// How the encoder picks the cut; `greedy_unchecked` is the paper's plain
-/// greedy, kept only to measure what exactness costs (it is not decodable).
-enum class cut_policy { by_rule, greedy_unchecked };
 
 /// Decoder for one window: what the rule decides. `bytes` are appended to out.
 struct window_decoding {
@@ -893,11 +895,10 @@ std::vector<std::uint8_t> decode_windows(window_engine<M>& engine, const bit_vec
 /// (the byte count), see decode_equal_info.
 template <byte_model M>
 bit_vector encode_equal_info(M& model, std::span<const std::uint8_t> bytes, const settings& s,
-                             window_stats* stats = nullptr, detail::cut_policy policy = detail::cut_policy::by_rule,
-                             detail::progress_meter* progress = nullptr) {
+                             window_stats* stats = nullptr, cut_policy policy = cut_policy::by_rule) {
   detail::check_model_precision(model.precision_bits(), s);
   detail::window_engine<M> engine(model, s);
-  return detail::encode_windows(engine, bytes, stats, policy, progress);
+  return detail::encode_windows(engine, bytes, stats, policy, nullptr);
 }
 
 /// Decodes equal-info windows.
@@ -911,11 +912,10 @@ bit_vector encode_equal_info(M& model, std::span<const std::uint8_t> bytes, cons
 /// Throws errc::truncated_tokens if bits.size() is not a multiple of b.
 template <byte_model M>
 std::vector<std::uint8_t> decode_equal_info(M& model, const bit_vector& bits, const settings& s,
-                                            std::optional<std::uint64_t> byte_count,
-                                            detail::progress_meter* progress = nullptr) {
+                                            std::optional<std::uint64_t> byte_count) {
   detail::check_model_precision(model.precision_bits(), s);
   detail::window_engine<M> engine(model, s);
-  return detail::decode_windows(engine, bits, byte_count, progress);
+  return detail::decode_windows(engine, bits, byte_count, nullptr);
 }
 
 }  // namespace v1

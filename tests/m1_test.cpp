@@ -320,3 +320,16 @@ TEST_CASE("M1 refuses a floating-point environment that would change its results
 #endif
   REQUIRE_NOTHROW(m.reset());
 }
+
+TEST_CASE("parse_model_file tells unigram and M1 files apart by content", "[m1][file]") {
+  const auto m1_bytes = eqinfo::serialize_m1(*tiny_weights());
+  const auto m1 = eqinfo::parse_model_file(m1_bytes, "a.bin");
+  REQUIRE(std::holds_alternative<eqinfo::m1_file>(m1));
+  REQUIRE(eqinfo::is_m1_file(m1_bytes));
+  const auto unigram_bytes = eqinfo_test::english_unigram(16).serialize();
+  const auto u = eqinfo::parse_model_file(unigram_bytes, "b.safetensors");  // the name does not matter
+  REQUIRE(std::holds_alternative<eqinfo::unigram_model>(u));
+  REQUIRE_FALSE(eqinfo::is_m1_file(unigram_bytes));
+  const std::vector<std::uint8_t> neither = eqinfo_test::bytes_of("neither a model nor a safetensors file");
+  REQUIRE(code_of([&] { (void)eqinfo::parse_model_file(neither, "c"); }) == errc::bad_magic);
+}

@@ -818,12 +818,6 @@ struct model_option {
   bool given() const { return unigram || m1; }
 };
 
-/// Whether `data` looks like a safetensors file: an 8-byte little-endian
-/// header length, then the JSON header's '{'.
-bool looks_like_safetensors(std::span<const std::uint8_t> data) {
-  return data.size() >= 9 && data[8] == '{' && std::memcmp(data.data(), "EQINFOUG", 8) != 0;
-}
-
 /// Where the bundled M1 (models/m1/m1.safetensors) may be: installed next to
 /// the binary (PREFIX/share/eqinfo), then the source tree this binary was
 /// built from.
@@ -871,10 +865,11 @@ model_option load_model(const parsed_args& a) {
   m.path = path;
   const std::string name = display_name(path);
   const bytes_t data = read_input(path);
-  if (looks_like_safetensors(data))
-    m.m1 = eqinfo::parse_m1(std::span<const unsigned char>(data.data(), data.size()), name);
+  auto file = eqinfo::parse_model_file(data, name);
+  if (auto* m1 = std::get_if<eqinfo::m1_file>(&file))
+    m.m1 = std::move(*m1);
   else
-    m.unigram = eqinfo::unigram_model::parse(data, name);
+    m.unigram = std::move(std::get<eqinfo::unigram_model>(file));
   return m;
 }
 
@@ -1439,10 +1434,8 @@ std::string unescape_c(const std::string& command, const std::string& text) {
       out.push_back(static_cast<char>(v));
     } else if (c == 'x') {
       unsigned v = 0, digits = 0;
-      for (; digits < 2 && i + 1 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])); ++digits)
-        v = v * 16 + static_cast<unsigned>(std::isdigit(static_cast<unsigned char>(text[++i]))
-                                               ? text[i] - '0'
-                                               : (text[i] | 0x20) - 'a' + 10);
+      for (; digits < 2 && i + 1 < text.size() && eqinfo::detail::hex_value(text[i + 1]) >= 0; ++digits)
+        v = v * 16 + static_cast<unsigned>(eqinfo::detail::hex_value(text[++i]));
       if (digits == 0) usage(command, "--separator: \\x needs hex digits");
       out.push_back(static_cast<char>(v));
     } else {
@@ -1733,7 +1726,7 @@ int cmd_m1_seal(std::span<const std::string> args) {
   if (!a.has("output")) usage(cmd, "no output file: give -o OUT");
   const std::string& path = a.positional[0];
   const bytes_t data = read_input(path);
-  if (!looks_like_safetensors(data)) usage(cmd, display_name(path) + " is not an M1 model file (safetensors)");
+  if (!eqinfo::is_m1_file(data)) usage(cmd, display_name(path) + " is not an M1 model file (safetensors)");
   // Its old self-tests are being replaced: do not run them.
   const eqinfo::m1_file file =
       eqinfo::parse_m1(std::span<const unsigned char>(data.data(), data.size()), display_name(path), false);
@@ -1751,7 +1744,7 @@ int cmd_m1_quantize(std::span<const std::string> args) {
   if (!a.has("output")) usage(cmd, "no output file: give -o OUT");
   const std::string& path = a.positional[0];
   const bytes_t data = read_input(path);
-  if (!looks_like_safetensors(data)) usage(cmd, display_name(path) + " is not an M1 model file (safetensors)");
+  if (!eqinfo::is_m1_file(data)) usage(cmd, display_name(path) + " is not an M1 model file (safetensors)");
   auto weights = std::make_shared<const eqinfo::transformer_weights>(
       eqinfo::quantize_m1_file(std::span<const unsigned char>(data.data(), data.size()), display_name(path)));
   return write_sealed(a, std::move(weights));
@@ -1770,7 +1763,7 @@ int cmd_m1_dump(std::span<const std::string> args) {
                                  : eqinfo::settings{}.precision_bits;
   const std::string& model_path = a.positional[0];
   const bytes_t data = read_input(model_path);
-  if (!looks_like_safetensors(data)) usage(cmd, display_name(model_path) + " is not an M1 model file (safetensors)");
+  if (!eqinfo::is_m1_file(data)) usage(cmd, display_name(model_path) + " is not an M1 model file (safetensors)");
   const eqinfo::m1_file file =
       eqinfo::parse_m1(std::span<const unsigned char>(data.data(), data.size()), display_name(model_path));
   const bytes_t input = read_input(a.positional[1]);

@@ -8,6 +8,7 @@
 /// encode text).
 
 #include <eqinfo/detail/crc32.hpp>
+#include <eqinfo/detail/hex.hpp>
 #include <eqinfo/detail/json.hpp>
 #include <eqinfo/detail/le_io.hpp>
 #include <eqinfo/error.hpp>
@@ -18,7 +19,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -26,6 +26,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <variant>
 #include <vector>
 
 static_assert(std::endian::native == std::endian::little, "eqinfo's M1 file reader assumes a little-endian host");
@@ -103,7 +104,11 @@ inline std::vector<tensor_spec> tensor_specs(const transformer_config& c, unsign
   return s;
 }
 
-inline std::string hex8(std::uint32_t v) { return detail::hex32(v).substr(2); }
+inline std::string hex8(std::uint32_t v) {
+  std::string s;
+  append_hex(s, v, 8);
+  return s;
+}
 
 inline std::uint32_t fingerprint_of(const std::string& config_json, std::uint32_t tensor_crc) {
   const std::string id = config_json + hex8(tensor_crc);
@@ -178,9 +183,9 @@ inline file_view parse_file_view(std::span<const unsigned char> data, const std:
   f.config = transformer_config::from_json(*config_json, source);
   std::uint32_t stored_crc = 0;
   {
-    const auto r = std::from_chars(crc_text->data(), crc_text->data() + crc_text->size(), stored_crc, 16);
-    if (r.ec != std::errc() || r.ptr != crc_text->data() + crc_text->size() || crc_text->size() != 8)
-      throw error(errc::bad_model_file, source + ": tensor_crc32 \"" + *crc_text + "\" is not 8 hex digits");
+    const auto v = crc_text->size() == 8 ? parse_hex(*crc_text) : std::nullopt;
+    if (!v) throw error(errc::bad_model_file, source + ": tensor_crc32 \"" + *crc_text + "\" is not 8 hex digits");
+    stored_crc = static_cast<std::uint32_t>(*v);
   }
   f.self_test_json = meta_string("self_test");
   f.body = data.subspan(in.position());
@@ -339,12 +344,9 @@ inline std::vector<m1_self_test> parse_self_tests(const std::string& text, const
     t.config.token_bits = small("token_bits");
     t.config.precision_bits = small("precision_bits");
     t.config.validate();
-    for (std::size_t k = 0; k < hex->text.size(); k += 2) {
-      unsigned byte = 0;
-      const auto r = std::from_chars(hex->text.data() + k, hex->text.data() + k + 2, byte, 16);
-      if (r.ptr != hex->text.data() + k + 2) throw error(errc::bad_model_file, source + ": bad self_test input_hex");
-      t.input.push_back(static_cast<std::uint8_t>(byte));
-    }
+    auto input = parse_hex_bytes(hex->text);
+    if (!input) throw error(errc::bad_model_file, source + ": bad self_test input_hex");
+    t.input = std::move(*input);
     for (const auto& tok : tokens->items)
       t.tokens.push_back(
           static_cast<token_t>(detail::json_uint(&tok, "self_test token", errc::bad_model_file, source)));
@@ -357,12 +359,7 @@ inline std::vector<m1_self_test> parse_self_tests(const std::string& text, const
 }  // namespace detail
 
 inline std::string to_json(const m1_self_test& t) {
-  static const char hex[] = "0123456789abcdef";
-  std::string input;
-  for (std::uint8_t b : t.input) {
-    input.push_back(hex[b >> 4]);
-    input.push_back(hex[b & 15]);
-  }
+  const std::string input = detail::hex_bytes(t.input);
   std::string tokens;
   for (std::size_t i = 0; i < t.tokens.size(); ++i) {
     if (i) tokens += ',';
@@ -510,6 +507,28 @@ inline transformer_weights quantize_m1_file(std::span<const unsigned char> data,
 
 inline m1_file load_m1(const std::string& path, bool run_self_test = true) {
   return parse_m1(detail::read_file_bytes(path), path, run_self_test);
+}
+
+/// A model file as eqinfo reads it (CLI, Python, studies): a unigram model
+/// or an M1, told apart by content, never by name.
+using model_file = std::variant<unigram_model, m1_file>;
+
+/// Whether `data` is an M1 file: safetensors (an 8-byte little-endian header
+/// length, then the JSON header's '{'), not a unigram file ("EQINFOUG").
+inline bool is_m1_file(std::span<const std::uint8_t> data) noexcept {
+  return data.size() >= 9 && data[8] == '{' && std::memcmp(data.data(), "EQINFOUG", 8) != 0;
+}
+
+/// Parses a model file of either kind; errors name `source` (a file that is
+/// neither is refused by the unigram parser: errc::bad_magic).
+inline model_file parse_model_file(std::span<const std::uint8_t> data, const std::string& source,
+                                   bool run_self_test = true) {
+  if (is_m1_file(data)) return parse_m1(data, source, run_self_test);
+  return unigram_model::parse(data, source);
+}
+
+inline model_file load_model_file(const std::string& path, bool run_self_test = true) {
+  return parse_model_file(detail::read_file_bytes(path), path, run_self_test);
 }
 
 inline void save_m1(const std::string& path, const transformer_weights& w,

@@ -162,6 +162,8 @@ class m1_model::lane_set {
     }
     l.cache.length = 1;
     l.block_bytes = 0;
+    if (l.state == lane::waiting)  // only after an error left it queued: drop the stale input
+      waiting_.erase(std::find(waiting_.begin(), waiting_.end(), i));
     l.state = lane::fresh;
   }
 

@@ -6,6 +6,7 @@
 
 #include <eqinfo/coder.hpp>
 #include <eqinfo/detail/crc32.hpp>
+#include <eqinfo/detail/hex.hpp>
 #include <eqinfo/detail/le_io.hpp>
 #include <eqinfo/error.hpp>
 
@@ -363,12 +364,7 @@ class unigram_model {
 
  private:
   static constexpr char magic[9] = "EQINFOUG";
-  static std::string hex(std::uint32_t v) {
-    static const char digits[] = "0123456789abcdef";
-    std::string s = "0x";
-    for (int i = 7; i >= 0; --i) s.push_back(digits[(v >> (4 * i)) & 0xFu]);
-    return s;
-  }
+  static std::string hex(std::uint32_t v) { return detail::hex32(v); }
 
   std::array<std::uint64_t, 256> counts_;
   cdf_table cdf_;

@@ -16,6 +16,7 @@
 /// plain .npy (or raw little-endian) array.
 
 #include <eqinfo/detail/crc32.hpp>
+#include <eqinfo/detail/hex.hpp>
 #include <eqinfo/detail/json.hpp>
 #include <eqinfo/detail/le_io.hpp>
 #include <eqinfo/error.hpp>
@@ -124,16 +125,6 @@ namespace shards {
 inline const char* const index_columns[] = {"stream_offset", "document",     "document_offset",
                                             "byte_count",    "token_offset", "token_count"};
 inline const char* const documents_columns[] = {"document", "stream_offset", "byte_count"};
-
-inline std::string hex_bytes(std::string_view s) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  for (char c : s) {
-    out.push_back(digits[(static_cast<unsigned char>(c) >> 4) & 0xF]);
-    out.push_back(digits[static_cast<unsigned char>(c) & 0xF]);
-  }
-  return out;
-}
 
 // Whether `s` can be written as a JSON string as is (otherwise only its hex
 // form is: JSON text must be UTF-8).
@@ -277,16 +268,10 @@ class object_reader {
   bool flag(std::string_view key) const { return field(key, json_value::kind::boolean).boolean; }
   std::uint32_t crc(std::string_view key) const {
     const std::string s = text(key);
-    std::uint32_t v = 0;
-    bool ok = s.size() == 10 && s[0] == '0' && s[1] == 'x';
-    for (std::size_t i = 2; ok && i < s.size(); ++i) {
-      const char c = s[i];
-      const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-      ok = d >= 0;
-      v = (v << 4) | static_cast<std::uint32_t>(d < 0 ? 0 : d);
-    }
-    if (!ok) fail("has \"" + std::string(key) + "\" = \"" + s + "\", not a 0x-prefixed 8-digit hex number");
-    return v;
+    const auto v =
+        s.size() == 10 && s[0] == '0' && s[1] == 'x' ? parse_hex(std::string_view(s).substr(2), true) : std::nullopt;
+    if (!v) fail("has \"" + std::string(key) + "\" = \"" + s + "\", not a 0x-prefixed 8-digit hex number");
+    return static_cast<std::uint32_t>(*v);
   }
   const std::string& source() const noexcept { return source_; }
 
@@ -345,7 +330,7 @@ inline std::string to_json(const shard_manifest& m) {
        ", \"fingerprint\": \"" + hex32(m.model_fingerprint) + "\"},\n";
   o += "  \"example_bytes\": " + std::to_string(m.example_bytes) + ",\n";
   if (detail::shards::valid_utf8(m.separator)) o += "  \"separator\": " + json_string(m.separator) + ",\n";
-  o += "  \"separator_hex\": \"" + detail::shards::hex_bytes(m.separator) + "\",\n";
+  o += "  \"separator_hex\": \"" + detail::hex_bytes(m.separator) + "\",\n";
   o += std::string("  \"keep_documents\": ") + (m.keep_documents ? "true" : "false") + ",\n";
   o += "  \"shard_examples\": " + std::to_string(m.shard_examples) + ",\n";
   o += "  \"token_format\": " + json_string(m.token_format) + ",\n";
@@ -445,17 +430,9 @@ inline shard_manifest parse_shard_manifest(std::string_view json, const std::str
   if (m.example_bytes == 0) o.fail("has \"example_bytes\": 0");
   const std::string hex = o.text("separator_hex");
   if (hex.size() % 2 != 0) o.fail("has an odd-length \"separator_hex\"");
-  m.separator.clear();
-  for (std::size_t i = 0; i < hex.size(); i += 2) {
-    int v = 0;
-    for (std::size_t k = i; k < i + 2; ++k) {
-      const char ch = hex[k];
-      const int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-      if (d < 0) o.fail("has a \"separator_hex\" that is not lowercase hex");
-      v = v * 16 + d;
-    }
-    m.separator.push_back(static_cast<char>(v));
-  }
+  const auto separator = detail::parse_hex_bytes(hex, true);
+  if (!separator) o.fail("has a \"separator_hex\" that is not lowercase hex");
+  m.separator.assign(separator->begin(), separator->end());
   m.keep_documents = o.flag("keep_documents");
   m.shard_examples = o.number("shard_examples");
   if (m.shard_examples == 0) o.fail("has \"shard_examples\": 0");

@@ -13,6 +13,7 @@
 /// which is what they were coded with.
 
 #include <eqinfo/detail/crc32.hpp>
+#include <eqinfo/detail/hex.hpp>
 #include <eqinfo/detail/le_io.hpp>
 #include <eqinfo/error.hpp>
 #include <eqinfo/packing.hpp>
@@ -27,15 +28,6 @@
 
 namespace eqinfo {
 inline namespace v1 {
-namespace detail {
-inline std::string hex32(std::uint32_t v) {
-  static const char digits[] = "0123456789abcdef";
-  std::string s = "0x";
-  for (int i = 7; i >= 0; --i) s.push_back(digits[(v >> (4 * i)) & 0xFu]);
-  return s;
-}
-}  // namespace detail
-
 struct token_file {
   settings config;
   std::uint32_t model_fingerprint = 0;  ///< identifies the model (0: none recorded)

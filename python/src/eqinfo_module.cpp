@@ -141,11 +141,6 @@ py::bytes to_py_bytes(std::span<const std::uint8_t> data) {
 // ---------------------------------------------------------------------------
 // Settings and models, with the CLI's names and defaults (tools/eqinfo.cpp).
 
-/// Whether `data` is a safetensors file (M1): an 8-byte header length, then '{'.
-bool looks_like_safetensors(std::span<const std::uint8_t> data) {
-  return data.size() >= 9 && data[8] == '{' && std::memcmp(data.data(), "EQINFOUG", 8) != 0;
-}
-
 std::string method_name(eqinfo::method m, bool static_ac) {
   switch (m) {
     case eqinfo::method::bytes: return "bytes";
@@ -352,10 +347,11 @@ class tokenizer_core {
       const std::string_view view = *model;
       const std::span<const std::uint8_t> data(reinterpret_cast<const std::uint8_t*>(view.data()), view.size());
       py::gil_scoped_release nogil;  // M1 self-tests take a while
-      if (looks_like_safetensors(data))
-        m1 = eqinfo::parse_m1(data, source, run_self_test);
+      auto file = eqinfo::parse_model_file(data, source, run_self_test);
+      if (auto* f = std::get_if<eqinfo::m1_file>(&file))
+        m1 = std::move(*f);
       else
-        unigram = eqinfo::unigram_model::parse(data, source);
+        unigram = std::move(std::get<eqinfo::unigram_model>(file));
     }
 
     eqinfo::settings s;

@@ -29,8 +29,6 @@
 #include <eqinfo/tokenizer.hpp>
 #include <eqinfo/transformer.hpp>
 
-#include <time.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -39,6 +37,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <time.h>
 #include <vector>
 
 namespace {
@@ -199,8 +198,7 @@ example_result encode_example(M& model, std::span<const std::uint8_t> text, cons
   }
   if (policy == eqinfo::detail::cut_policy::by_rule) {
     const auto back = eqinfo::decode_equal_info(model, bits, s, text.size());
-    if (!std::equal(back.begin(), back.end(), text.begin(), text.end()))
-      throw std::runtime_error("round trip failed");
+    if (!std::equal(back.begin(), back.end(), text.begin(), text.end())) throw std::runtime_error("round trip failed");
   }
   return r;
 }
@@ -307,12 +305,12 @@ int main(int argc, char** argv) {
       eqinfo::uniform_model m(o.precision);
       return run(m, "uniform", m.fingerprint(), o);
     }
-    const auto data = read_file(o.model);
-    if (data.size() >= 8 && std::memcmp(data.data(), "EQINFOUG", 8) == 0) {
-      const auto m = eqinfo::unigram_model::parse(data, o.model).with_precision(o.precision);
+    const auto file = eqinfo::load_model_file(o.model);
+    if (const auto* u = std::get_if<eqinfo::unigram_model>(&file)) {
+      const auto m = u->with_precision(o.precision);
       return run(m, "unigram", m.fingerprint(), o);
     }
-    const eqinfo::m1_file f = eqinfo::parse_m1(std::span<const unsigned char>(data.data(), data.size()), o.model);
+    const auto& f = std::get<eqinfo::m1_file>(file);
     return run(f.model(o.precision), "m1", f.fingerprint, o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "study_encode: %s\n", e.what());

@@ -23,6 +23,7 @@
 // Python's json.loads + "surrogatepass" gives), so no text Python's json
 // module writes is refused.
 
+#include <eqinfo/detail/hex.hpp>
 #include <eqinfo/error.hpp>
 
 #include <algorithm>
@@ -95,8 +96,9 @@ class json_reader {
     if (at_end()) return "end of input";
     const auto c = static_cast<unsigned char>(text_[pos_]);
     if (c >= 0x20 && c < 0x7F) return std::string("'") + static_cast<char>(c) + "'";
-    static const char hex[] = "0123456789abcdef";
-    return std::string("byte 0x") + hex[c >> 4] + hex[c & 0xF];
+    std::string s = "byte 0x";
+    append_hex(s, c, 2);
+    return s;
   }
   void skip_space() noexcept {
     while (!at_end() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
@@ -282,10 +284,7 @@ class json_reader {
     std::uint32_t code = 0;
     for (int i = 0; i < 4; ++i, ++pos_) {
       const char c = peek();
-      const int d = is_digit(c)            ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
+      const int d = hex_value(c);
       if (d < 0) fail_at(escape, "\\u escape without four hex digits");
       code = (code << 4) | static_cast<std::uint32_t>(d);
     }
@@ -340,10 +339,8 @@ inline std::string json_escape(std::string_view s) {
       out.push_back('\\');
       out.push_back(c);
     } else if (static_cast<unsigned char>(c) < 0x20) {
-      static const char hex[] = "0123456789abcdef";
       out += "\\u00";
-      out.push_back(hex[(c >> 4) & 0xF]);
-      out.push_back(hex[c & 0xF]);
+      append_hex(out, static_cast<unsigned char>(c), 2);
     } else {
       out.push_back(c);
     }

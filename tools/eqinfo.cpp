@@ -226,6 +226,10 @@ options:
                           M1 --model, plain ac is measured with both)
   --threads N             encode the files and methods on N threads (0: all
                           cores; default 1); the numbers do not change
+  --json                  print one JSON object instead of the tables, for
+                          scripts: {"results": [{"file", "method", "model",
+                          "settings", "bytes", "tokens", "bytes_per_token",
+                          "bits_per_byte", "windows"}, ...], "totals": [...]}
 )"
     "%SETTINGS%"
     R"(  --progress              print timing lines on stderr (automatic above 4 MiB)
@@ -478,35 +482,16 @@ struct option_spec {
 };
 
 constexpr option_spec all_options[] = {
-    {"method", 0, true},
-    {"window-bits", 'b', true},
-    {"token-bits", 'N', true},
-    {"precision", 'P', true},
-    {"rule", 0, true},
-    {"segment-bytes", 0, true},
-    {"model", 0, true},
-    {"format", 0, true},
-    {"output", 'o', true},
-    {"bytes", 0, true},
-    {"verify", 0, false},
-    {"bare", 0, false},
-    {"all", 0, false},
-    {"progress", 0, false},
-    {"help", 'h', false},
-    {"threads", 0, true},
-    {"input", 0, true},
-    {"layers", 0, true},
-    {"d-model", 0, true},
-    {"heads", 0, true},
-    {"head-dim", 0, true},
-    {"d-ff", 0, true},
-    {"context", 0, true},
-    {"seed", 0, true},
-    {"out", 0, true},
-    {"text-field", 0, true},
-    {"separator", 0, true},
-    {"example-bytes", 0, true},
-    {"keep-documents", 0, false},
+    {"method", 0, true},         {"window-bits", 'b', true}, {"token-bits", 'N', true},
+    {"precision", 'P', true},    {"rule", 0, true},          {"segment-bytes", 0, true},
+    {"model", 0, true},          {"format", 0, true},        {"output", 'o', true},
+    {"bytes", 0, true},          {"verify", 0, false},       {"bare", 0, false},
+    {"all", 0, false},           {"progress", 0, false},     {"help", 'h', false},
+    {"json", 0, false},          {"threads", 0, true},       {"input", 0, true},
+    {"layers", 0, true},         {"d-model", 0, true},       {"heads", 0, true},
+    {"head-dim", 0, true},       {"d-ff", 0, true},          {"context", 0, true},
+    {"seed", 0, true},           {"out", 0, true},           {"text-field", 0, true},
+    {"separator", 0, true},      {"example-bytes", 0, true}, {"keep-documents", 0, false},
     {"shard-examples", 0, true},
 };
 
@@ -1270,7 +1255,7 @@ int cmd_stats(std::span<const std::string> args) {
   const std::string cmd = "stats";
   const parsed_args a = parse_args(cmd, args,
                                    {"method", "window-bits", "token-bits", "precision", "rule", "segment-bytes",
-                                    "model", "all", "progress", "threads"});
+                                    "model", "all", "progress", "threads", "json"});
   if (a.has("help")) {
     std::fputs(help_text(cmd).c_str(), stdout);
     return 0;
@@ -1348,10 +1333,36 @@ int cmd_stats(std::span<const std::string> args) {
   std::vector<std::vector<std::string>> rows;
   std::vector<measurement> totals(configs.size());
   if (!all) {
-    std::printf("# %s\n",
-                describe(c.config, c.config.kind == eqinfo::method::bytes ? "none" : model_kind(model)).c_str());
+    if (!a.has("json"))
+      std::printf("# %s\n",
+                  describe(c.config, c.config.kind == eqinfo::method::bytes ? "none" : model_kind(model)).c_str());
     rows.push_back({"file", "bytes", "tokens", "bytes/token", "bits/byte", "windows", "bytes/window"});
   }
+  const bool json = a.has("json");
+  std::string json_results;  // the --json "results" array's items
+  const auto json_item = [](const std::string& file, const measurement& m) {
+    const eqinfo::settings& s = m.config;
+    std::string o = "{";
+    if (!file.empty()) o += "\"file\": \"" + eqinfo::detail::json_escape(file) + "\", ";
+    o += "\"method\": \"" + eqinfo::detail::json_escape(m.label) + "\", \"model\": \"" +
+         eqinfo::detail::json_escape(m.model) + "\", \"settings\": {\"method\": \"" +
+         std::string(eqinfo::to_string(s.kind)) + "\", \"token_bits\": " + std::to_string(s.token_bits);
+    if (s.kind != eqinfo::method::bytes) o += ", \"precision_bits\": " + std::to_string(s.precision_bits);
+    if (s.kind == eqinfo::method::equal_info_ac)
+      o += ", \"window_bits\": " + std::to_string(s.window_bits) + ", \"rule\": \"" +
+           std::string(eqinfo::to_string(s.rule)) + "\", \"segment_bytes\": " + std::to_string(s.segment_bytes);
+    const double b = static_cast<double>(m.bytes), t = static_cast<double>(m.tokens);
+    char numbers_text[160];
+    std::snprintf(numbers_text, sizeof numbers_text,
+                  "}, \"bytes\": %llu, \"tokens\": %llu, \"bytes_per_token\": %s, \"bits_per_byte\": %s",
+                  static_cast<unsigned long long>(m.bytes), static_cast<unsigned long long>(m.tokens),
+                  m.tokens ? std::to_string(b / t).c_str() : "null",
+                  m.bytes ? std::to_string(t * s.token_bits / b).c_str() : "null");
+    o += numbers_text;
+    o += ", \"windows\": " + (s.kind == eqinfo::method::equal_info_ac ? std::to_string(m.tokens / s.tokens_per_window())
+                                                                      : std::string("null"));
+    return o + "}";
+  };
   for (std::size_t f = 0; f < a.positional.size(); ++f) {
     const std::string& path = a.positional[f];
     const bytes_t input = threads != 1 ? std::move(inputs[f]) : read_input(path);
@@ -1370,6 +1381,7 @@ int cmd_stats(std::span<const std::string> args) {
       totals[i].config = s;
       totals[i].bytes += m.bytes;
       totals[i].tokens += m.tokens;
+      if (json) json_results += (json_results.empty() ? "\n    " : ",\n    ") + json_item(name, m);
       std::vector<std::string> row = numbers(m);
       if (all) {
         row.insert(row.begin(), {m.label, m.model});
@@ -1379,12 +1391,19 @@ int cmd_stats(std::span<const std::string> args) {
       rows.push_back(std::move(row));
     }
     progress.finish(std::to_string(configs.size()) + " encodings");
+    if (json) continue;
     if (all) {
       std::printf("# %s: %zu bytes, P=%u, rule=%s\n", name.c_str(), input.size(), c.config.precision_bits,
                   rule_name(c.config.rule).c_str());
       print_table(rows);
       std::printf("\n");
     }
+  }
+  if (json) {
+    std::string totals_text;
+    for (const auto& m : totals) totals_text += (totals_text.empty() ? "\n    " : ",\n    ") + json_item("", m);
+    std::printf("{\n  \"results\": [%s\n  ],\n  \"totals\": [%s\n  ]\n}\n", json_results.c_str(), totals_text.c_str());
+    return 0;
   }
   if (all && a.positional.size() > 1) {
     rows.clear();

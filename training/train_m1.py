@@ -348,7 +348,7 @@ def run_eqinfo_cli(cli: str, model_path: str, valid: np.ndarray, out_dir: str, n
         f.write(valid[:n_bytes].tobytes())
     procs = {}
     for n in (16, 8):
-        procs[n] = subprocess.Popen([cli, "stats", "--model", sealed, "--method", "equal-info", "-b", "16",
+        procs[n] = subprocess.Popen([cli, "stats", "--json", "--model", sealed, "--method", "equal-info", "-b", "16",
                                      "-N", str(n), sample], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True)
     results = {}
@@ -356,17 +356,11 @@ def run_eqinfo_cli(cli: str, model_path: str, valid: np.ndarray, out_dir: str, n
         out, err = p.communicate()
         if p.returncode != 0:
             raise RuntimeError(f"eqinfo stats -N {n} failed ({p.returncode}): {err.strip()}")
-        print(out.rstrip())
-        results[f"bytes_per_token_b16_N{n}"] = _parse_bytes_per_token(out)
+        row = json.loads(out)["results"][0]
+        print(f"eqinfo stats: {row['method']} model={row['model']}: {row['bytes']} bytes -> {row['tokens']} tokens, "
+              f"{row['bytes_per_token']:.3f} bytes/token")
+        results[f"bytes_per_token_b16_N{n}"] = float(row["bytes_per_token"])
     return results
-
-
-def _parse_bytes_per_token(out: str) -> float:
-    lines = [l for l in out.splitlines() if l.strip() and not l.startswith("#")]
-    header = lines[0].split()
-    row = lines[1].split()
-    # the file name may not contain spaces here (we wrote it), so columns line up
-    return float(row[header.index("bytes/token")])
 
 
 # --------------------------------------------------------------------------- main

@@ -229,6 +229,17 @@ expect_ok "stats" "$EQ" stats --model en.ug text.txt random.bin empty.bin
 grep -q "bits/byte" "$T/out" || fail "stats: no bits/byte column"
 grep -q "windows" "$T/out" || fail "stats: no windows column for equal-info"
 grep -q "^total" "$T/out" || fail "stats: no total row"
+# --json: the same figures as the table, for scripts (train_m1.py reads it).
+expect_ok "stats --json" "$EQ" stats --json --model en.ug text.txt random.bin
+/usr/bin/python3 - "$T/out" <<'PY' || fail "stats --json: not the table's figures"
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = d["results"]
+assert [x["file"] for x in r] == ["text.txt", "random.bin"], r
+assert all(abs(x["bytes_per_token"] - x["bytes"] / x["tokens"]) < 1e-5 for x in r)
+assert r[0]["settings"]["method"] == "equal_info_ac" and r[0]["windows"] > 0
+assert d["totals"][0]["bytes"] == sum(x["bytes"] for x in r)
+PY
 expect_ok "stats bytes" "$EQ" stats --method bytes all256.bin
 grep -q "256  *256  *1.000  *8.000" "$T/out" || fail "stats --method bytes: expected 256 bytes, 256 tokens, 8 bits/byte"
 expect_ok "stats --all" "$EQ" stats --all --model en.ug text.txt

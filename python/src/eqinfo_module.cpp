@@ -489,6 +489,9 @@ void translate(std::exception_ptr p) {
 
 }  // namespace
 
+// python/src/shard_bindings.cpp: the shard pipeline of `eqinfo shard`, per shard (eqinfo.dask).
+void register_shard_bindings(py::module_& m);
+
 PYBIND11_MODULE(_eqinfo, m) {
   m.doc() = "eqinfo C++ core (use the 'eqinfo' package, not this module)";
   py::register_exception_translator(&translate);
@@ -543,4 +546,5 @@ PYBIND11_MODULE(_eqinfo, m) {
   m.def("m1_random", &m1_random, py::arg("layers") = 3, py::arg("d_model") = 256, py::arg("heads") = 4,
         py::arg("head_dim") = 64, py::arg("d_ff") = 1024, py::arg("context") = 1024, py::arg("seed") = 1);
   m.def("read_eqt", &read_eqt, py::arg("data"), py::arg("source") = "<bytes>");
+  register_shard_bindings(m);
 }

@@ -11,6 +11,8 @@ PACKAGES=(
   clang clang-format
   python3-torch python3-numpy python3-pytest python3-tqdm python3-matplotlib libopenblas0-pthread
   sentencepiece python3-sentencepiece pybind11-dev python3-dev xz-utils zstd
+  python3-dask python3-distributed
+  python3-pip python3-venv python3-setuptools python3-wheel python3-build python3-pybind11
 )
 
 missing=()

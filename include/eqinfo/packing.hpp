@@ -30,18 +30,27 @@ inline std::vector<token_t> pack_tokens(const bit_vector& bits, unsigned token_b
   return tokens;
 }
 
+/// N-bit tokens -> bits (tokens.size() * N of them), appended to `bits`.
+/// Throws errc::token_out_of_range naming the first token >= 2^N (counted
+/// from `first_index`: where `tokens` starts in its stream).
+inline void append_tokens(std::span<const token_t> tokens, unsigned token_bits, bit_vector& bits,
+                          std::uint64_t first_index = 0) {
+  if (token_bits < 1 || token_bits > 32) throw error(errc::invalid_argument, "token_bits must be in [1, 32]");
+  const std::uint64_t limit = std::uint64_t{1} << token_bits;
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] >= limit)
+      throw error(errc::token_out_of_range, "token " + std::to_string(first_index + i) + " is " +
+                                                std::to_string(tokens[i]) + ", not below 2^" +
+                                                std::to_string(token_bits));
+    bits.append(tokens[i], token_bits);
+  }
+}
+
 /// N-bit tokens -> bits (tokens.size() * N of them).
 /// Throws errc::token_out_of_range naming the first token >= 2^N.
 inline bit_vector unpack_tokens(std::span<const token_t> tokens, unsigned token_bits) {
-  if (token_bits < 1 || token_bits > 32) throw error(errc::invalid_argument, "token_bits must be in [1, 32]");
-  const std::uint64_t limit = std::uint64_t{1} << token_bits;
   bit_vector bits;
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] >= limit)
-      throw error(errc::token_out_of_range, "token " + std::to_string(i) + " is " + std::to_string(tokens[i]) +
-                                                ", not below 2^" + std::to_string(token_bits));
-    bits.append(tokens[i], token_bits);
-  }
+  append_tokens(tokens, token_bits, bits);
   return bits;
 }
 

@@ -173,19 +173,23 @@ void encode_jobs(const tokenizer<Model>& prototype, std::span<encode_job> jobs, 
 /// EqualInfoAC: every segment of every example is one job; each thread
 /// advances up to prototype.lanes() jobs in lockstep (one batched model call
 /// per step when the model has a lane_set, as M1 does).
+///
+/// want_offsets::yes: each result's offsets too, as encode_with_offsets gives them.
 template <class Model>
 std::vector<encoded> encode_many(const tokenizer<Model>& prototype,
-                                 std::span<const std::span<const std::uint8_t>> examples, unsigned threads = 0) {
+                                 std::span<const std::span<const std::uint8_t>> examples, unsigned threads = 0,
+                                 want_offsets offsets = want_offsets::no) {
   const settings& s = prototype.config();
   if (s.kind != method::equal_info_ac) {
     tbb::enumerable_thread_specific<tokenizer<Model>> local([&] { return detail::parallel::worker_copy(prototype); });
     return detail::parallel::for_each_item<encoded>(
-        examples.size(), threads, local, [&](tokenizer<Model>& tok, std::size_t i) { return tok.encode(examples[i]); });
+        examples.size(), threads, local,
+        [&](tokenizer<Model>& tok, std::size_t i) { return tok.encode(examples[i], offsets); });
   }
   std::vector<detail::encode_job> jobs;
   std::vector<std::size_t> first_job(examples.size() + 1, 0);
   for (std::size_t i = 0; i < examples.size(); ++i) {
-    auto segments = detail::segment_jobs(examples[i], s);
+    auto segments = detail::segment_jobs(examples[i], s, offsets == want_offsets::yes);
     first_job[i] = jobs.size();
     for (auto& job : segments) jobs.push_back(std::move(job));
   }
@@ -193,19 +197,21 @@ std::vector<encoded> encode_many(const tokenizer<Model>& prototype,
   detail::parallel::encode_jobs(prototype, jobs, threads);
   std::vector<encoded> out(examples.size());
   for (std::size_t i = 0; i < examples.size(); ++i) {
+    const auto mine = std::span(jobs).subspan(first_job[i], first_job[i + 1] - first_job[i]);
     out[i].byte_count = examples[i].size();
-    out[i].tokens = pack_tokens(
-        detail::concatenate(std::span(jobs).subspan(first_job[i], first_job[i + 1] - first_job[i])), s.token_bits);
+    out[i].tokens = pack_tokens(detail::concatenate(mine), s.token_bits);
+    if (offsets == want_offsets::yes) detail::append_window_offsets(mine, s, out[i].offsets);
   }
   return out;
 }
 
 /// Encodes one input, its segments (settings::segment_bytes) on several
-/// threads: exactly `tokenizer(prototype).encode(bytes)`.
+/// threads: exactly `tokenizer(prototype).encode(bytes, offsets)`.
 template <class Model>
-encoded encode_parallel(const tokenizer<Model>& prototype, std::span<const std::uint8_t> bytes, unsigned threads = 0) {
+encoded encode_parallel(const tokenizer<Model>& prototype, std::span<const std::uint8_t> bytes, unsigned threads = 0,
+                        want_offsets offsets = want_offsets::no) {
   const std::span<const std::uint8_t> one[] = {bytes};
-  return std::move(encode_many(prototype, one, threads)[0]);
+  return std::move(encode_many(prototype, one, threads, offsets)[0]);
 }
 
 /// Decodes each encoded example on its own, in parallel: out[i] is exactly
@@ -241,12 +247,8 @@ std::vector<std::uint8_t> decode_windows_parallel(const tokenizer<Model>& protot
                                             std::to_string(s.tokens_per_window()) + "-token windows");
   const bit_vector bits = unpack_tokens(tokens, s.token_bits);
   detail::check_model_precision(prototype.model().precision_bits(), s);
-  const std::size_t b = s.window_bits;
-  const std::size_t windows = detail::window_count(bits, s);
-  if (byte_count && (windows == 0) != (*byte_count == 0))
-    throw error(errc::corrupt_stream,
-                std::to_string(windows) + " windows cannot hold " + std::to_string(*byte_count) + " bytes");
-  const std::size_t ruled = byte_count && windows > 0 ? windows - 1 : windows;
+  const std::size_t windows = detail::checked_window_count(bits, s, byte_count);
+  const std::size_t ruled = detail::ruled_windows(windows, byte_count.has_value());
   detail::parallel::engines<Model> local(prototype);
   std::vector<int> next_first;
   if (byte_count) next_first = local.local().first_bytes(bits, windows);
@@ -271,16 +273,9 @@ std::vector<std::uint8_t> decode_windows_parallel(const tokenizer<Model>& protot
   detail::assembled a;
   detail::assemble(reads, s, byte_count, a);
   if (!byte_count) return std::move(a.bytes);
-  if (windows == 0) return {};
-  bit_vector window;
-  window.append_range(bits, ruled * b, windows * b);
-  a.starts.push_back(a.bytes.size());
-  detail::decode_final_window(local.local().model(), window, *byte_count, a.bytes, s, ruled);
-  a.starts.push_back(a.bytes.size());
-  std::vector<detail::encode_job> jobs = detail::recut_jobs(a, s, *byte_count);
-  detail::parallel::encode_jobs(prototype, jobs, threads);
-  detail::check_recuts(a, jobs, bits, s);
-  return std::move(a.bytes);
+  return detail::finish_exact(
+      a, bits, windows, *byte_count, local.local().model(), s,
+      [&](std::span<detail::encode_job> jobs) { detail::parallel::encode_jobs(prototype, jobs, threads); });
 }
 
 }  // namespace v1

@@ -26,6 +26,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace eqinfo {
@@ -36,7 +37,13 @@ inline namespace v1 {
 struct encoded {
   std::vector<token_t> tokens;
   std::uint64_t byte_count = 0;
+  /// Only from tokenizer::encode_with_offsets and encode_many(...,
+  /// want_offsets::yes): offsets[i] is the byte span token i stands for.
+  std::vector<byte_span> offsets;
 };
+
+/// Whether an encode call also returns token offsets (encoded::offsets).
+enum class want_offsets : bool { no, yes };
 
 namespace detail {
 /// An owned object tied to its owner's address (the engine borrows the
@@ -125,27 +132,49 @@ class tokenizer {
     return *engine_;
   }
 
-  encoded encode(std::span<const std::uint8_t> bytes) {
+  encoded encode(std::span<const std::uint8_t> bytes, want_offsets offsets = want_offsets::no) {
     encoded out;
     out.byte_count = bytes.size();
     std::optional<detail::progress_meter> meter;
     if (progress_) meter.emplace(detail::progress_meter{&progress_, progress_every_, bytes.size()});
     detail::progress_meter* const progress = meter ? &*meter : nullptr;
+    std::vector<byte_span>* const spans = offsets == want_offsets::yes ? &out.offsets : nullptr;
     switch (settings_.kind) {
-      case method::bytes: out.tokens.assign(bytes.begin(), bytes.end()); break;
-      case method::ac: out.tokens = pack_tokens(encode_ac(bytes, progress), settings_.token_bits); break;
+      case method::bytes:
+        out.tokens.assign(bytes.begin(), bytes.end());
+        if (spans)
+          for (std::uint64_t i = 0; i < bytes.size(); ++i) spans->push_back({i, i + 1});
+        break;
+      case method::ac: out.tokens = pack_tokens(encode_ac(bytes, progress, spans), settings_.token_bits); break;
       case method::equal_info_ac:
         out.tokens =
-            pack_tokens(detail::encode_windows(engine(), bytes, nullptr, detail::cut_policy::by_rule, progress),
+            pack_tokens(detail::encode_windows(engine(), bytes, nullptr, detail::cut_policy::by_rule, progress, spans),
                         settings_.token_bits);
         break;
     }
     if (progress) progress->finish(bytes.size());
     return out;
   }
-  encoded encode(std::string_view text) {
-    return encode(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  encoded encode(std::string_view text, want_offsets offsets = want_offsets::no) {
+    return encode(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()),
+                  offsets);
   }
+
+  /// encode() plus the byte span each token stands for (encoded::offsets),
+  /// computed from the cuts the encoder makes anyway (no model work):
+  ///  - Bytes: token i is byte i.
+  ///  - EqualInfoAC: every one of a window's b/N tokens stands for the
+  ///    window's bytes; the windows' spans tile the input in order. (A
+  ///    token alone is N of the window's b bits: it does not decode without
+  ///    the rest of its window.)
+  ///  - AC: one code for the whole input, so no token stands for bytes on its
+  ///    own. offsets[t] = [e(t-1), e(t)) where e(t) is how many bytes the
+  ///    encoder had read when token t's last bit became final (the input's
+  ///    length for bits only the termination writes): the bytes that
+  ///    settled token t. Spans may be empty and tile the input in order.
+  /// The same for any thread count, lanes or segmenting of the work.
+  encoded encode_with_offsets(std::span<const std::uint8_t> bytes) { return encode(bytes, want_offsets::yes); }
+  encoded encode_with_offsets(std::string_view text) { return encode(text, want_offsets::yes); }
 
   /// Exact decoding of tokens this tokenizer wrote for `byte_count` bytes.
   /// Throws errc::token_out_of_range, truncated_tokens, trailing_bits or
@@ -162,17 +191,27 @@ class tokenizer {
   std::vector<std::uint8_t> decode_bare(std::span<const token_t> tokens) { return decode_impl(tokens, std::nullopt); }
 
  private:
-  bit_vector encode_ac(std::span<const std::uint8_t> bytes, detail::progress_meter* progress) {
+  bit_vector encode_ac(std::span<const std::uint8_t> bytes, detail::progress_meter* progress,
+                       std::vector<byte_span>* offsets) {
     model_.reset();
     arithmetic_encoder encoder(settings_.precision_bits);
     std::vector<cdf_table> buffer;
     detail::cdf_feed<Model> feed(model_, bytes, settings_.precision_bits, buffer, 256);
+    const unsigned n = settings_.token_bits;
+    std::uint64_t settled = 0;  // offsets: bytes read when the last finished token's bits were final
     while (feed.pos() < bytes.size()) {
       encoder.encode(feed.current(), bytes[feed.pos()]);
       feed.advance();
+      if (offsets)  // emitted bits are final (pending bits wait until they are resolved)
+        while (encoder.emitted_bits().size() >= (offsets->size() + 1) * n)
+          offsets->push_back({std::exchange(settled, feed.pos()), feed.pos()});
       if (progress && feed.pos() >= progress->next) progress->update(feed.pos());
     }
-    return encoder.finish();
+    bit_vector code = encoder.finish();
+    if (offsets)
+      while (offsets->size() * n < code.size())
+        offsets->push_back({std::exchange(settled, bytes.size()), bytes.size()});
+    return code;
   }
 
   std::vector<std::uint8_t> decode_impl(std::span<const token_t> tokens, std::optional<std::uint64_t> byte_count) {

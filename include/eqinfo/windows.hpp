@@ -463,6 +463,8 @@ struct encode_job {
   std::size_t max_windows = no_cap;  ///< stop after this many windows
   bit_vector out;                    ///< the windows' bits
   std::size_t first_cut = 0;         ///< bytes in the first window
+  bool record_cuts = false;          ///< also fill `cuts` (token offsets)
+  std::vector<std::uint32_t> cuts;   ///< record_cuts: bytes in each window, in order
 };
 
 /// What window_engine::read found in a run of windows [first, first + n).
@@ -485,6 +487,13 @@ struct window_stats {
   std::size_t windows = 0;
   std::size_t bytes = 0;
   std::size_t greedy_cut_bytes = 0;  ///< sum over windows of the greedy cut g before any back-off
+};
+
+/// The input bytes one token stands for: [begin, end) (token offsets,
+/// docs/format.md "Token offsets").
+struct byte_span {
+  std::uint64_t begin = 0, end = 0;
+  friend bool operator==(const byte_span&, const byte_span&) = default;
 };
 
 /// Lanes advanced together by default when the model has a lane_set (M1):
@@ -568,6 +577,9 @@ class window_engine {
           }
           job.out.append_range(w.window, 0, w.window.size());
           if (ln.windows++ == 0) job.first_cut = k;
+          // k fits: a byte costs at least -log2(1 - 255 / 2^24) > 2.1e-5
+          // bits, so k < 46,000 b <= 3.1e9 for any settings.
+          if (job.record_cuts) job.cuts.push_back(static_cast<std::uint32_t>(k));
           ln.pos += k;
           coded += k;
           if (progress) progress->update(coded);
@@ -754,14 +766,17 @@ class window_engine {
   std::vector<window_reader> readers_;
 };
 
-/// The jobs that encode `bytes`: one per segment (settings::segment_bytes).
-inline std::vector<encode_job> segment_jobs(std::span<const std::uint8_t> bytes, const settings& s) {
+/// The jobs that encode `bytes`: one per segment (settings::segment_bytes),
+/// recording their cuts for token offsets if `record_cuts`.
+inline std::vector<encode_job> segment_jobs(std::span<const std::uint8_t> bytes, const settings& s,
+                                            bool record_cuts = false) {
   std::vector<encode_job> jobs;
   const std::size_t step = s.segment_bytes == 0 ? bytes.size() : static_cast<std::size_t>(s.segment_bytes);
   for (std::size_t at = 0; at < bytes.size(); at += step) {
     encode_job job;
     job.bytes = bytes.subspan(at, std::min(step, bytes.size() - at));
     job.told_end = at + job.bytes.size() == bytes.size();
+    job.record_cuts = record_cuts;
     jobs.push_back(std::move(job));
   }
   return jobs;
@@ -781,6 +796,29 @@ struct assembled {
   std::vector<std::size_t> recut;   // windows whose cut the encoder must confirm (exact decoding)
 };
 
+/// What the rule takes from window `index` of a stream, read as `w` in
+/// `run`, when `offset` bytes precede it; cap: the bytes left before its
+/// segment's end. With a byte count (a window that is not the final one),
+/// throws errc::corrupt_stream for a window no encoder writes.
+struct ruled_window {
+  window_decoding decision;
+  std::size_t cap = no_cap;
+};
+inline ruled_window rule_window(const window_reads& run, const window_reads::window& w, std::uint64_t offset,
+                                const settings& s, std::optional<std::uint64_t> byte_count, std::size_t index) {
+  const std::size_t end = segment_end(offset, s, byte_count);
+  const std::size_t cap = end == no_cap ? no_cap : static_cast<std::size_t>(end - offset);
+  const window_decoding d =
+      rule_decision(w.read, std::span(run.matches).subspan(w.match_begin, w.match_count), s.rule, cap);
+  if (byte_count && !d.matched)
+    throw error(errc::corrupt_stream,
+                window_name(index, s) + ": no prefix of the decoded bytes has this window as its code");
+  if (byte_count && offset + d.bytes >= *byte_count)
+    throw error(errc::corrupt_stream,
+                window_name(index, s) + ": the windows hold more than " + std::to_string(*byte_count) + " bytes");
+  return {d, cap};
+}
+
 /// Puts the reads of windows [0, n) together in order, applying the rule and
 /// the segment ends; with a byte count, throws errc::corrupt_stream for the
 /// first window (in order) that no encoder writes, as the serial decoder does.
@@ -790,18 +828,9 @@ inline void assemble(std::span<const window_reads> runs, const settings& s, std:
   for (const window_reads& run : runs) {
     for (const auto& w : run.windows) {
       const std::size_t offset = out.bytes.size();
-      const std::size_t end = segment_end(offset, s, byte_count);
-      const std::size_t cap = end == no_cap ? no_cap : end - offset;
-      const window_decoding d =
-          rule_decision(w.read, std::span(run.matches).subspan(w.match_begin, w.match_count), s.rule, cap);
-      if (byte_count && !d.matched)
-        throw error(errc::corrupt_stream,
-                    window_name(i, s) + ": no prefix of the decoded bytes has this window as its code");
+      const auto [d, cap] = rule_window(run, w, offset, s, byte_count, i);
       out.bytes.insert(out.bytes.end(), run.bytes.begin() + static_cast<std::ptrdiff_t>(w.begin),
                        run.bytes.begin() + static_cast<std::ptrdiff_t>(w.begin + d.bytes));
-      if (byte_count && out.bytes.size() >= *byte_count)
-        throw error(errc::corrupt_stream,
-                    window_name(i, s) + ": the windows hold more than " + std::to_string(*byte_count) + " bytes");
       out.starts.push_back(offset);
       // A window cut at a segment end ends at its first match: the encoder's cut.
       if (byte_count && (w.needs_check || s.rule != window_rule::delay) && d.bytes != cap) out.recut.push_back(i);
@@ -849,13 +878,63 @@ inline void check_recuts(const assembled& a, std::span<const encode_job> jobs, c
   }
 }
 
-/// Encodes `bytes` into equal-info windows on `engine`.
+/// Appends the offsets of the tokens of `jobs` (encoded with record_cuts;
+/// the consecutive pieces of one input): every token of a window stands for
+/// the window's bytes.
+inline void append_window_offsets(std::span<const encode_job> jobs, const settings& s, std::vector<byte_span>& out) {
+  std::uint64_t at = 0;
+  for (const encode_job& job : jobs)
+    for (const std::uint32_t k : job.cuts) {
+      out.insert(out.end(), s.tokens_per_window(), byte_span{at, at + k});
+      at += k;
+    }
+}
+
+/// Encodes `bytes` into equal-info windows on `engine`; with `offsets`, also
+/// each token's byte span (appended).
 template <class M>
 bit_vector encode_windows(window_engine<M>& engine, std::span<const std::uint8_t> bytes, window_stats* stats,
-                          cut_policy policy, progress_meter* progress) {
-  std::vector<encode_job> jobs = segment_jobs(bytes, engine.config());
+                          cut_policy policy, progress_meter* progress, std::vector<byte_span>* offsets = nullptr) {
+  std::vector<encode_job> jobs = segment_jobs(bytes, engine.config(), offsets != nullptr);
   engine.encode(jobs, stats, policy, progress);
+  if (offsets) append_window_offsets(jobs, engine.config(), *offsets);
   return concatenate(jobs);
+}
+
+/// The number of windows in `bits`, after the entry checks of exact
+/// (`byte_count`) and bare decoding.
+inline std::size_t checked_window_count(const bit_vector& bits, const settings& s,
+                                        std::optional<std::uint64_t> byte_count) {
+  const std::size_t windows = window_count(bits, s);
+  if (byte_count && (windows == 0) != (*byte_count == 0))
+    throw error(errc::corrupt_stream,
+                std::to_string(windows) + " windows cannot hold " + std::to_string(*byte_count) + " bytes");
+  return windows;
+}
+
+/// The windows read by the rule: all but the final one when decoding exactly.
+inline std::size_t ruled_windows(std::size_t windows, bool exact) noexcept {
+  return exact && windows > 0 ? windows - 1 : windows;
+}
+
+/// The end of exact decoding once the ruled windows are assembled in `a`:
+/// the final window, then the encoder's re-cuts (`encode_jobs(jobs)`, on
+/// one engine or on threads) compared with the stream. Returns the bytes.
+template <class M, class EncodeJobs>
+std::vector<std::uint8_t> finish_exact(assembled& a, const bit_vector& bits, std::size_t windows,
+                                       std::uint64_t byte_count, M& model, const settings& s,
+                                       EncodeJobs&& encode_jobs) {
+  if (windows == 0) return {};
+  const std::size_t b = s.window_bits;
+  bit_vector window;
+  window.append_range(bits, (windows - 1) * b, windows * b);
+  a.starts.push_back(a.bytes.size());
+  decode_final_window(model, window, byte_count, a.bytes, s, windows - 1);
+  a.starts.push_back(a.bytes.size());
+  std::vector<encode_job> jobs = recut_jobs(a, s, byte_count);
+  encode_jobs(std::span<encode_job>(jobs));
+  check_recuts(a, jobs, bits, s);
+  return std::move(a.bytes);
 }
 
 /// Decodes equal-info windows on `engine` (see decode_equal_info).
@@ -863,29 +942,16 @@ template <class M>
 std::vector<std::uint8_t> decode_windows(window_engine<M>& engine, const bit_vector& bits,
                                          std::optional<std::uint64_t> byte_count, progress_meter* progress) {
   const settings& s = engine.config();
-  const std::size_t b = s.window_bits;
-  const std::size_t windows = window_count(bits, s);
-  if (byte_count && (windows == 0) != (*byte_count == 0))
-    throw error(errc::corrupt_stream,
-                std::to_string(windows) + " windows cannot hold " + std::to_string(*byte_count) + " bytes");
-  const std::size_t ruled = byte_count && windows > 0 ? windows - 1 : windows;
+  const std::size_t windows = checked_window_count(bits, s, byte_count);
   std::vector<int> next_first;
   if (byte_count) next_first = engine.first_bytes(bits, windows);
   window_reads reads;
-  engine.read(bits, 0, ruled, next_first, reads, progress);
+  engine.read(bits, 0, ruled_windows(windows, byte_count.has_value()), next_first, reads, progress);
   assembled a;
   assemble(std::span(&reads, 1), s, byte_count, a);
   if (!byte_count) return std::move(a.bytes);
-  if (windows == 0) return {};
-  bit_vector window;
-  window.append_range(bits, ruled * b, windows * b);
-  a.starts.push_back(a.bytes.size());
-  decode_final_window(engine.model(), window, *byte_count, a.bytes, s, ruled);
-  a.starts.push_back(a.bytes.size());
-  std::vector<encode_job> jobs = recut_jobs(a, s, *byte_count);
-  engine.encode(jobs);
-  check_recuts(a, jobs, bits, s);
-  return std::move(a.bytes);
+  return finish_exact(a, bits, windows, *byte_count, engine.model(), s,
+                      [&](std::span<encode_job> jobs) { engine.encode(jobs); });
 }
 
 }  // namespace detail

@@ -19,4 +19,6 @@ for tool in apt-get dpkg-deb npm; do
 done
 command -v zstd >/dev/null || die "needs 'zstd' (to unpack the Canterbury texts): apt-get install -y zstd"
 command -v xz >/dev/null || echo "prepare-data: 'xz' not found; the xz baseline will be n/a (apt-get install -y xz-utils)" >&2
-exec "$PY" "$ROOT/training/prepare_data.py" "$@"
+# training/ is a package: its scripts run as modules (-m) with the repository on PYTHONPATH.
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+exec "$PY" -m training.prepare_data "$@"

@@ -160,15 +160,15 @@ PY=/usr/bin/python3
 PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}" EQINFO_CLI="$BUILD_ROOT/release/tools/eqinfo" \
   OMP_WAIT_POLICY=PASSIVE "$PY" -m pytest -q training/tests training/study
 M1_TMP="$(mktemp -d)"
-"$PY" training/make_random_m1.py --layers 2 --d-model 64 --heads 2 --head-dim 32 --d-ff 128 --context 128 \
+"$PY" -m training.make_random_m1 --layers 2 --d-model 64 --heads 2 --head-dim 32 --d-ff 128 --context 128 \
   --seed 5 -o "$M1_TMP/random.safetensors" --quiet
 head -c 3000 data/sample/sotu_sample.txt >"$M1_TMP/input.txt"  # crosses 23 context blocks
-"$PY" training/compare_with_eqinfo.py "$M1_TMP/random.safetensors" "$M1_TMP/input.txt" \
+"$PY" -m training.compare_with_eqinfo "$M1_TMP/random.safetensors" "$M1_TMP/input.txt" \
   "$BUILD_ROOT/release/tools/eqinfo m1-dump"
 # The shipped M1: the same agreement, plus the coder's actual plain-AC code length within 1 %
 # of the model's cross-entropy on the same text.
 head -c 12000 data/sample/sotu_sample.txt >"$M1_TMP/input12k.txt"
-"$PY" training/compare_with_eqinfo.py models/m1/m1.safetensors "$M1_TMP/input12k.txt" \
+"$PY" -m training.compare_with_eqinfo models/m1/m1.safetensors "$M1_TMP/input12k.txt" \
   "$BUILD_ROOT/release/tools/eqinfo m1-dump" --code-length "$BUILD_ROOT/release/tools/eqinfo"
 rm -rf "$M1_TMP"
 echo "-- python: $((SECONDS - t0)) s"

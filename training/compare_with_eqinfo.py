@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Compares eqinfo's C++ M1 with the PyTorch integer reference on one input, exactly.
 
-    compare_with_eqinfo.py MODEL INPUT DUMP [--precision P] [--json OUT] [--code-length CLI]
+    /usr/bin/python3 -m training.compare_with_eqinfo MODEL INPUT DUMP [--precision P] [--json OUT] [--code-length CLI]
 
 MODEL is a format version 2 M1 file (docs/m1-integer.md). Runs
 ``DUMP MODEL INPUT OUT.u32 --precision P`` (DUMP may carry its own arguments,
@@ -41,9 +41,7 @@ import tempfile
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from eqinfo_m1 import cross_entropy_bits, load_integer_m1  # noqa: E402
+from training.eqinfo_m1 import cross_entropy_bits, load_integer_m1
 
 
 def reference_cdfs(model, data: bytes, precision: int = 16, block_bytes=None) -> np.ndarray:

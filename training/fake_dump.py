@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Stand-in for `eqinfo m1-dump`, to prove compare_with_eqinfo.py without the C++.
 
-    fake_dump.py MODEL INPUT OUT.u32 [--precision P] [--perturb] [--block-bytes N]
+    /usr/bin/python3 -m training.fake_dump MODEL INPUT OUT.u32 [--precision P] [--perturb] [--block-bytes N]
 
 Writes little-endian uint32 [n, 257]: row i = the integer CDF of byte i given
 BOS + bytes[block_start:i] under the plain-AC block rule of docs/m1.md (blocks
@@ -12,15 +12,12 @@ which must give the same integers). --perturb moves one count of row 0 from its
 heaviest symbol to symbol 0 (or back) so a failing comparison can be shown.
 """
 
-import os
 import sys
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from eqinfo_m1 import BOS, load_integer_m1  # noqa: E402
+from training.eqinfo_m1 import BOS, load_integer_m1
 
 
 def main(argv):

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """What post-training int8 quantisation costs M1 (docs/m1-integer.md), measured.
 
-    /usr/bin/python3 training/m1_quantization_quality.py --checkpoint models/m1/checkpoint.pt \
+    /usr/bin/python3 -m training.m1_quantization_quality --checkpoint models/m1/checkpoint.pt \
         --data-dir ~/.cache/eqinfo/data [--cli build/rel/tools/eqinfo --float-cli OLD/tools/eqinfo \
         --float-model OLD_V1.safetensors]
 
@@ -27,15 +27,12 @@ import math
 import os
 import random
 import subprocess
-import sys
 
-import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eqinfo_m1 import BOS  # noqa: E402
-from eqinfo_m1.integer import IntegerM1  # noqa: E402
-from eqinfo_m1.model import M1, M1Config  # noqa: E402
+from training.eqinfo_m1 import BOS
+from training.eqinfo_m1.integer import IntegerM1
+from training.eqinfo_m1.model import M1, M1Config
 
 
 def load_float(checkpoint: str) -> M1:

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes docs/results/m1.md: what the shipped M1 achieves, measured with eqinfo's C++ coder.
 
-    /usr/bin/python3 training/m1_results.py --model models/m1/m1.safetensors \
+    /usr/bin/python3 -m training.m1_results --model models/m1/m1.safetensors \
         --cli build/rel/tools/eqinfo --spm models/spm/en32k.model --data-dir ~/.cache/eqinfo/data
 
 Measures, on the held-out text (other sources than training; per source and in total) and on
@@ -24,8 +24,7 @@ import sys
 import time
 import zlib
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_sentencepiece import count_tokens  # noqa: E402
+from training.train_sentencepiece import count_tokens
 
 PAPER = {"m1_bpb": 1.457, "eq16_bpt_n16": 5.31, "spm_bpt": 4.28}
 

@@ -32,7 +32,7 @@ run() {
   shift
   local dir="$OUT/$name"
   if [[ ! -f "$dir/m1.safetensors" ]]; then
-    OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1 "$PY" training/train_m1.py --data-dir "$DATA" --threads 1 \
+    OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1 "$PY" -m training.train_m1 --data-dir "$DATA" --threads 1 \
       --no-progress --out "$dir" "$@" > "$dir.log" 2>&1 || { tail "$dir.log" >&2; return 1; }
   fi
   "$CLI" m1-seal "$dir/m1.safetensors" -o "$dir/m1.sealed.safetensors" > /dev/null

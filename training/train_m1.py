@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """Trains M1 (docs/m1.md) on any text: a file, a directory of files, or prepare_data's output.
 
-    /usr/bin/python3 training/train_m1.py --train my_corpus/ --steps 2000 --out runs/mine
-    /usr/bin/python3 training/train_m1.py --data-dir ~/.cache/eqinfo/data --steps 2000 --out runs/m1
-    /usr/bin/python3 training/train_m1.py --out runs/mine --resume          # continue a run
+    /usr/bin/python3 -m training.train_m1 --train my_corpus/ --steps 2000 --out runs/mine
+    /usr/bin/python3 -m training.train_m1 --data-dir ~/.cache/eqinfo/data --steps 2000 --out runs/m1
+    /usr/bin/python3 -m training.train_m1 --out runs/mine --resume          # continue a run
+
+(from the repository root, like every script of training/: training/README.md).
 
 See training/README.md for the flags, the expected speed and the outputs. In short:
 
@@ -37,21 +39,19 @@ import argparse
 import json
 import math
 import os
-import random
 import subprocess
 import sys
-import tempfile
 import time
 import zlib
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from eqinfo_m1 import BOS, M1, M1Config, save_m1  # noqa: E402
+from training import common
+from training.cli_args import M1_SHAPE, OPTIMISER, SESSION, add_flags, m1_config_from_args
+from training.common import atomic_write, loss_terms, lr_factor, make_optimizer, truncate_log
+from training.eqinfo_m1 import BOS, M1, M1Config, save_m1
 
 LN2 = math.log(2.0)
 CHECKPOINT = "checkpoint.pt"
@@ -184,50 +184,12 @@ def buckets(examples: List[Tuple[int, int]], seq_len: int) -> List[List[Tuple[in
 # --------------------------------------------------------------------------- model / optimiser
 
 def config_from_args(args) -> M1Config:
-    c = M1Config(layers=args.layers, d_model=args.d_model, heads=args.heads, head_dim=args.head_dim,
-                 d_ff=args.d_ff, context=args.context, relative_buckets=args.relative_buckets,
-                 relative_max_distance=args.relative_max_distance)
-    c.validate()
-    return c
-
-
-def make_optimizer(model: M1, args) -> torch.optim.Optimizer:
-    """AdamW; weight decay on the weight matrices (embedding, q/k/v/o, w1/w2, lm_head) only,
-    not on the norms or the relative-position biases."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if ("norm" in name or name.endswith("rel_bias")) else decay).append(p)
-    groups = [{"params": decay, "weight_decay": args.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=args.lr, betas=(args.beta1, args.beta2), eps=1e-8)
-
-
-def lr_factor(step: int, warmup: int, total: int, final: float) -> float:
-    """Multiplier of --lr for the update that follows `step` completed updates:
-    linear warmup over `warmup` updates, then cosine from 1 down to `final` at `total`."""
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    if total <= warmup:
-        return 1.0
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return m1_config_from_args(args)
 
 
 def make_scheduler(opt, args) -> torch.optim.lr_scheduler.LambdaLR:
     return torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, args.warmup_steps, args.steps, args.final_lr_frac))
-
-
-def loss_terms(model: M1, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
-               amp: bool, device_type: str) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(sum of cross-entropy in nats over masked positions, sum of logsumexp^2 over them)."""
-    with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=amp):
-        logits = model(inputs)
-    logits = logits.float().reshape(-1, logits.shape[-1])
-    m = mask.reshape(-1)
-    ce = F.cross_entropy(logits, targets.reshape(-1), reduction="none")
-    lse = torch.logsumexp(logits, dim=-1)
-    return (ce * m).sum(), (lse.pow(2) * m).sum()
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -282,23 +244,6 @@ class Evaluator:
 
 # --------------------------------------------------------------------------- files
 
-def atomic_write(path: str, write) -> None:
-    """write(tmp_path), then rename over `path` (same directory, so the rename is atomic)."""
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=d)
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; give the usual mode
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def export_model(model: M1, path: str) -> None:
     """The eqinfo model file, atomically: format version 2 (docs/m1-integer.md), i.e. the
     float32 weights quantised after training, each matrix row-wise to int8 + a float32 scale
@@ -314,7 +259,7 @@ def data_id(text: np.ndarray) -> Dict[str, int]:
 
 
 def save_checkpoint(path: str, model, opt, sched, state: dict, args, config: M1Config, data: dict) -> None:
-    ckpt = {
+    common.save_checkpoint(path, {
         "version": CHECKPOINT_VERSION,
         "config": config.to_dict(),
         "model": model.state_dict(),
@@ -329,11 +274,8 @@ def save_checkpoint(path: str, model, opt, sched, state: dict, args, config: M1C
         # The data position: examples of step s are drawn from PCG64((seed, s)), so the
         # next step and the seed fix it; the sampler settings are in "args".
         "data": {"seed": args.seed, "next_step": state["step"], **data},
-        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         "args": vars(args),
-    }
-    atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+    })
 
 
 # --------------------------------------------------------------------------- eqinfo CLI
@@ -373,57 +315,37 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--valid", help="validation text (file or directory); default: the last 1%% of --train")
     g.add_argument("--data-dir", help="prepare_data.py output: uses DIR/train.txt and DIR/valid.txt")
     g = p.add_argument_group("architecture (defaults: the paper's 3m)")
-    g.add_argument("--layers", type=int, default=3)
-    g.add_argument("--d-model", type=int, default=256)
-    g.add_argument("--heads", type=int, default=4)
-    g.add_argument("--head-dim", type=int, default=64)
-    g.add_argument("--d-ff", type=int, default=1024)
-    g.add_argument("--context", type=int, default=1024, help="positions attended over, BOS included")
-    g.add_argument("--relative-buckets", type=int, default=32)
-    g.add_argument("--relative-max-distance", type=int, default=128)
-    g.add_argument("--init-std", type=float, default=0.02, help="init std of the embedding and linear weights")
+    add_flags(g, M1_SHAPE + ["--init-std"], init_std=dict(help="init std of the embedding and linear weights"))
     g = p.add_argument_group("examples")
-    g.add_argument("--seq-len", type=int, default=256, help="length of the long examples (<= context)")
+    add_flags(g, ["--seq-len"], seq_len=dict(default=256, help="length of the long examples (<= context)"))
     g.add_argument("--short-frac", type=float, default=0.5, help="probability that an example is short")
     g.add_argument("--short-min", type=int, default=8)
     g.add_argument("--short-max", type=int, default=64)
     g.add_argument("--batch-bytes", type=int, default=8192, help="target predicted bytes (tokens) per step")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--steps", type=int, default=2000, help="total optimiser steps")
-    g.add_argument("--lr", type=float, default=1e-3)
-    g.add_argument("--warmup-steps", type=int, default=100)
-    g.add_argument("--final-lr-frac", type=float, default=0.1, help="cosine decays to this fraction of --lr")
-    g.add_argument("--beta1", type=float, default=0.9)
-    g.add_argument("--beta2", type=float, default=0.98)
-    g.add_argument("--weight-decay", type=float, default=0.01, help="on weight matrices only")
-    g.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping (0: off)")
-    g.add_argument("--z-loss", type=float, default=1e-4, help="coefficient of mean(logsumexp(logits)^2)")
-    g.add_argument("--seed", type=int, default=0, help="data order and init")
+    add_flags(g, ["--steps"] + OPTIMISER, steps=dict(default=2000, help="total optimiser steps"),
+              warmup_steps=dict(default=100), clip=dict(help="gradient norm clipping (0: off)"),
+              z_loss=dict(help="coefficient of mean(logsumexp(logits)^2)"), seed=dict(help="data order and init"))
     g = p.add_argument_group("evaluation and logging")
-    g.add_argument("--eval-every", type=int, default=100, help="steps between validations (0: only at the end)")
+    add_flags(g, ["--eval-every"], eval_every=dict(default=100))
     g.add_argument("--eval-windows", type=int, default=1024, help="windows-regime examples")
     g.add_argument("--window-bytes", type=int, default=16, help="bytes scored per windows-regime example")
     g.add_argument("--eval-bytes", type=int, default=32768, help="bytes scored in the long-context regime")
-    g.add_argument("--log", help="JSONL learning curve (default: OUT/log.jsonl)")
-    g.add_argument("--no-progress", action="store_true", help="no tqdm bar (one line per eval instead)")
+    add_flags(g, ["--log", "--no-progress"], no_progress=dict(help="no tqdm bar (one line per eval instead)"))
     g = p.add_argument_group("checkpoints and export")
-    g.add_argument("--out", required=True, help="run directory (checkpoint.pt, m1.safetensors, log.jsonl)")
-    g.add_argument("--ckpt-every", type=int, default=100, help="steps between checkpoints (0: only at the end)")
+    add_flags(g, ["--out", "--ckpt-every"], out=dict(help="run directory (checkpoint.pt, m1.safetensors, log.jsonl)"),
+              ckpt_every=dict(default=100))
     g.add_argument("--export-every", type=int, default=0, help="steps between model-file exports (0: at the end)")
-    g.add_argument("--stop-at", type=int, default=0, metavar="STEP",
-                   help="stop this session after STEP (checkpoint + export; --resume continues) (0: --steps)")
-    g.add_argument("--time-limit", type=float, default=0, metavar="SECONDS",
-                   help="stop this session after SECONDS of wall time, cleanly (0: no limit)")
-    g.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
-                   help="continue from CKPT (default: OUT/checkpoint.pt)")
+    add_flags(g, SESSION,
+              stop_at=dict(help="stop this session after STEP (checkpoint + export; --resume continues) (0: --steps)"),
+              time_limit=dict(help="stop this session after SECONDS of wall time, cleanly (0: no limit)"))
     g.add_argument("--eqinfo-cli", metavar="PATH",
                    help="after export: seal with PATH m1-seal and print bytes/token of EqualInfoAC b=16 N=16/8")
     g.add_argument("--eqinfo-cli-bytes", type=int, default=65536, help="valid bytes measured by --eqinfo-cli")
     g = p.add_argument_group("hardware")
-    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
-    g.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
-    g.add_argument("--amp", choices=["none", "bf16"], default="none",
-                   help="bf16 autocast for the forward pass (for GPUs; the export quantises the float32 weights)")
+    add_flags(g, ["--device", "--threads", "--amp"], device=dict(default="cpu", help="cpu, cuda, cuda:1, ... or auto"),
+              threads=dict(help="torch CPU threads (0: all cores)"),
+              amp=dict(help="bf16 autocast for the forward pass (for GPUs; the export quantises the float32 weights)"))
     return p
 
 
@@ -450,12 +372,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     # ---- resume: the checkpoint fixes the architecture
     ckpt = None
     if args.resume:
-        rpath = ckpt_path if args.resume == "auto" else args.resume
-        if not os.path.exists(rpath):
-            raise SystemExit(f"train_m1: --resume: {rpath} does not exist")
-        ckpt = torch.load(rpath, map_location="cpu")
-        if ckpt.get("version") != CHECKPOINT_VERSION:
-            raise SystemExit(f"train_m1: {rpath}: unsupported checkpoint version {ckpt.get('version')}")
+        ckpt = common.load_checkpoint(args.resume, ckpt_path, CHECKPOINT_VERSION, "train_m1")
         saved = ckpt["args"]
         # The example mix may change on resume when its flags are given again (a new training
         # phase; the data of step s stays a function of (seed, s, mix)); otherwise it is kept.
@@ -501,28 +418,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
     state = {"step": 0, "bytes_seen": 0, "train_s": 0.0, "wall_s": 0.0, "train_loss_sum": 0.0,
              "train_loss_bytes": 0}
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        # The schedule follows the current flags (the lambda reads args; --steps may have been
-        # extended): the same float as LambdaLR computes, so an unchanged resume is exact.
-        sched.base_lrs = [args.lr] * len(opt.param_groups)
-        for g in opt.param_groups:
-            g["initial_lr"] = args.lr
-            g["lr"] = args.lr * lr_factor(ckpt["step"], args.warmup_steps, args.steps, args.final_lr_frac)
-        for k in state:
-            state[k] = ckpt[k]
-        r = ckpt["rng"]
-        torch.set_rng_state(r["torch"])
-        np.random.set_state(r["numpy"])
-        random.setstate(r["python"])
-        if r.get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(r["cuda"])
-        _truncate_log(log_path, state["step"])
+        common.restore_checkpoint(ckpt, model, opt, sched, state, args.lr,
+                                  lambda step: lr_factor(step, args.warmup_steps, args.steps, args.final_lr_frac))
+        truncate_log(log_path, state["step"], drop=lambda rec: "eqinfo_stats" in rec)
     else:
-        torch.manual_seed(args.seed)
-        np.random.seed(args.seed % (1 << 32))
-        random.seed(args.seed)
+        common.seed_all(args.seed)
         if os.path.exists(log_path):
             os.unlink(log_path)
     del ckpt
@@ -580,17 +480,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
             loss = (ce + args.z_loss * z) / n_pred
             loss.backward()
             ce_total += float(ce.detach())
-        if args.clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-        opt.step()
-        sched.step()
+        common.optimiser_step(model.parameters(), opt, sched, args.clip)
         last_loss = ce_total / n_pred
-        state["step"] += 1
-        state["bytes_seen"] += n_pred
-        state["train_loss_sum"] += ce_total
-        state["train_loss_bytes"] += n_pred
         dt = time.time() - t0
-        state["train_s"] += dt
+        common.count_step(state, "bytes_seen", "train_loss_sum", "train_loss_bytes", n_pred, ce_total, dt)
         session_bytes += n_pred
         session_train_s += dt
         rate = session_bytes / max(1e-9, session_train_s)   # training only (evals excluded)
@@ -641,17 +534,6 @@ def main(argv: Optional[List[str]] = None) -> dict:
                                 "sample_bytes": int(min(args.eqinfo_cli_bytes, len(valid)))}) + "\n")
         result["eqinfo_stats"] = stats
     return result
-
-
-def _truncate_log(path: str, step: int) -> None:
-    """Drops log lines written after the checkpoint being resumed (they will be redone)."""
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        lines = [l for l in f if l.strip()]
-    keep = [l for l in lines if json.loads(l).get("step", 0) <= step and "eqinfo_stats" not in json.loads(l)]
-    if len(keep) != len(lines):
-        atomic_write(path, lambda tmp: open(tmp, "w").writelines(keep))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The SentencePiece baseline: a Unigram model (T5's kind) trained on our training split.
 
-    /usr/bin/python3 training/train_sentencepiece.py --data-dir ~/.cache/eqinfo/data \
+    /usr/bin/python3 -m training.train_sentencepiece --data-dir ~/.cache/eqinfo/data \
         --vocab-size 32000 --out models/spm/en32k
 
 writes en32k.model and en32k.vocab. `count_tokens(processor, data)` is how every figure in

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Evaluates an M2 on held-out token shards with the paper's metrics (sec. 3.8, App. D.4).
 
-    /usr/bin/python3 training/m2/evaluate.py --model runs/m2-eq16/model.pt --shards shards/eq16/valid
-    /usr/bin/python3 training/m2/evaluate.py --model runs/m2-eq16/checkpoint.pt --shards DIR --max-examples 32
+    /usr/bin/python3 -m training.m2.evaluate --model runs/m2-eq16/model.pt --shards shards/eq16/valid
+    /usr/bin/python3 -m training.m2.evaluate --model runs/m2-eq16/checkpoint.pt --shards DIR --max-examples 32
 
 Every token of every evaluated example is scored once: each example's tokens are cut into
 consecutive sequences of the model's context ("split" packing), the first token of each
@@ -36,10 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # training/
-
-from m2.model import M2, M2Config  # noqa: E402
-from m2.shards import M1_METHODS, SEQ_POS, ShardSet  # noqa: E402
+from training.m2.model import M2, M2Config
+from training.m2.shards import M1_METHODS, SEQ_POS, ShardSet
 
 LN2 = math.log(2.0)
 
@@ -47,13 +45,13 @@ LN2 = math.log(2.0)
 # --------------------------------------------------------------------------- M1's size
 
 def m1_config_params(config: dict) -> int:
-    from eqinfo_m1 import M1Config
+    from training.eqinfo_m1 import M1Config
     return M1Config.from_dict(config).non_embedding_parameters()
 
 
 def m1_file_params(path: str) -> int:
     """Non-embedding parameters of an eqinfo M1 model file (its metadata config)."""
-    from eqinfo_m1 import read_safetensors
+    from training.eqinfo_m1 import read_safetensors
     _, meta, _ = read_safetensors(path)
     if "config" not in meta:
         raise ValueError(f"{path}: no M1 config in the metadata (not an eqinfo M1 file?)")

@@ -2,13 +2,13 @@
 """Token shards for the baselines made in Python: GZip, SentencePiece and Bytes.
 
     # GZip[v=256] and GZip[v=65k]: each 10,240-byte example zlib-compressed on its own
-    /usr/bin/python3 training/m2/make_shards.py gzip --token-bits 8 --input ~/.cache/eqinfo/data/train.txt \
+    /usr/bin/python3 -m training.m2.make_shards gzip --token-bits 8 --input ~/.cache/eqinfo/data/train.txt \
         --out shards/gzip-v256/train
     # SentencePiece with the project's 32k unigram model (training/train_sentencepiece.py)
-    /usr/bin/python3 training/m2/make_shards.py sentencepiece --model models/spm/en32k.model \
+    /usr/bin/python3 -m training.m2.make_shards sentencepiece --model models/spm/en32k.model \
         --input ~/.cache/eqinfo/data/valid.txt --out shards/sp32k/valid
     # or train a model here (lossless settings, below) and encode with it
-    /usr/bin/python3 training/m2/make_shards.py sentencepiece --train-model shards/sp.model --vocab-size 32000 \
+    /usr/bin/python3 -m training.m2.make_shards sentencepiece --train-model shards/sp.model --vocab-size 32000 \
         --input ~/.cache/eqinfo/data/train.txt --out shards/sp/train
 
 Inputs and examples follow `eqinfo shard` exactly (read_documents / cut_documents below,
@@ -51,9 +51,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # training/
-
-from m2.shards import EXAMPLE_BYTES, SEPARATOR, ShardWriter  # noqa: E402
+from training.m2.shards import EXAMPLE_BYTES, SEPARATOR, ShardWriter
 
 GZIP_WBITS = {"zlib": 15, "gzip": 31, "raw": -15}
 SP_MODEL_FILE = "sentencepiece.model"

@@ -27,8 +27,6 @@ embedding and the output layer (lm_head), as in the paper's Table 4 and App. D.4
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
@@ -36,9 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # training/
-
-from eqinfo_m1.model import Block, M1Cache, M1Config, RMSNorm, relative_buckets_table  # noqa: E402
+from training.eqinfo_m1.model import Block, M1Cache, M1Config, RMSNorm, relative_buckets_table
 
 MLP_KINDS = ("relu", "gated-relu")
 

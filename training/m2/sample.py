@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Samples tokens from a trained M2 and decodes them to text.
 
-    /usr/bin/python3 training/m2/sample.py --model runs/m2-eq16/model.pt --shards shards/eq16/valid \
+    /usr/bin/python3 -m training.m2.sample --model runs/m2-eq16/model.pt --shards shards/eq16/valid \
         --eqinfo-cli build/rel/tools/eqinfo --tokens 256 --temperature 0.8 --prompt-example 0 --prompt-tokens 64
 
 The sequence starts from BOS (plus, with --prompt-example/--prompt-tokens, the first tokens of a
@@ -11,7 +11,7 @@ held-out example, printed separately) and is drawn token by token with a KV cach
 * equal-info, ac, static-ac: eqinfo's bare decoding with the manifest's settings and model
   (--eqinfo-model overrides the model path): `eqinfo decode --bare --format npy` with
   --eqinfo-cli, else the Python bindings (`import eqinfo`, python/) when they are built,
-  else the CLI from $EQINFO_CLI or PATH. Bare decoding
+  else the CLI from $EQINFO_CLI, a build here or PATH. Bare decoding
   never fails on in-range tokens (docs/format.md §6); equal-info samples are cut to whole
   windows of b/N tokens first, because a window decodes on its own;
 * gzip: zlib, keeping what decompresses before the stream ends or breaks;
@@ -27,17 +27,15 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from typing import List, Optional
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # training/
-
-from m2.evaluate import load_model  # noqa: E402
-from m2.shards import ShardSet  # noqa: E402
+from training import common
+from training.m2.evaluate import load_model
+from training.m2.shards import ShardSet
 
 CLI_METHOD = {"equal-info": "equal-info", "ac": "ac", "static-ac": "static-ac", "bytes": "bytes"}
 
@@ -80,9 +78,9 @@ def _npy_dtype(token_bits: int) -> str:
 
 
 def find_cli(path: Optional[str]) -> str:
-    for cand in (path, os.environ.get("EQINFO_CLI"), shutil.which("eqinfo")):
-        if cand and os.path.exists(cand):
-            return cand
+    cli = common.find_cli(path)
+    if cli is not None:
+        return cli
     raise SystemExit("sample: no eqinfo CLI: give --eqinfo-cli PATH (e.g. build/rel/tools/eqinfo) or set EQINFO_CLI")
 
 
@@ -132,11 +130,11 @@ def decode(tokens: np.ndarray, shards: ShardSet, cli: Optional[str] = None,
     if method == "bytes":
         return np.asarray(tokens, dtype=np.uint8).tobytes()
     if method == "gzip":
-        from m2.make_shards import gzip_decode
+        from training.m2.make_shards import gzip_decode
         wrapper = shards.manifest["settings"].get("gzip_wrapper", "zlib")
         return gzip_decode(tokens, shards.token_bits, wrapper, strict=False)
     if method == "sentencepiece":
-        from m2.make_shards import SP_MODEL_FILE, sp_decode, sp_processor
+        from training.m2.make_shards import SP_MODEL_FILE, sp_decode, sp_processor
         name = shards.manifest["model"]["path"] or SP_MODEL_FILE
         return sp_decode(sp_processor(os.path.join(shards.path, name)), tokens)
     w = shards.window_tokens

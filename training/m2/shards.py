@@ -25,13 +25,14 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import zlib
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from eqinfo.shards import (DEFAULT_PACKING, DOCUMENTS_COLUMNS, FORMAT, INDEX_COLUMNS, MANIFEST, METHODS,
                            PACKINGS, SHARD_FORMAT, STREAM_FORMATS, Shards, check_manifest)
+
+from training.common import atomic_write_bytes
 
 __all__ = ["ShardSet", "ShardWriter", "write_shards", "derive_16bit", "PACKINGS", "DEFAULT_PACKING",
            "OTHER_METHODS", "M1_METHODS", "EXAMPLE_BYTES", "SEPARATOR", "MANIFEST"]
@@ -198,20 +199,6 @@ def _crc_hex(data: bytes) -> str:
     return f"0x{zlib.crc32(data) & 0xFFFFFFFF:08x}"
 
 
-def _atomic_save(path: str, data: bytes) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _npy_bytes(arr: np.ndarray) -> bytes:
     import io
     b = io.BytesIO()
@@ -324,7 +311,7 @@ class ShardWriter:
         }
         rec = {}
         for key, (fname, data) in files.items():
-            _atomic_save(os.path.join(self.out_dir, fname), data)
+            atomic_write_bytes(os.path.join(self.out_dir, fname), data)
             rec.update({f"{key}_file": fname, f"{key}_file_size": len(data), f"{key}_crc32": _crc_hex(data)})
         rec.update({"examples": len(index), "bytes": int(np.asarray(index)[:, 3].sum()), "tokens": int(len(toks)),
                     "documents": len(documents), "source_crc32": f"0x{source_crc32 & 0xFFFFFFFF:08x}"})
@@ -346,7 +333,7 @@ class ShardWriter:
                     "inputs": inputs, "shards": self.shards, "totals": totals, **(extra or {})}
         path = os.path.join(self.out_dir, MANIFEST)
         check_manifest(manifest, path, OTHER_METHODS)       # never write what the reader rejects
-        _atomic_save(path, (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
+        atomic_write_bytes(path, (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
         return manifest
 
 

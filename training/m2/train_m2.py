@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Trains M2 (training/m2/model.py) on token shards for a fixed token budget.
 
-    /usr/bin/python3 training/m2/train_m2.py --train shards/eq16/train --valid shards/eq16/valid \
+    /usr/bin/python3 -m training.m2.train_m2 --train shards/eq16/train --valid shards/eq16/valid \
         --preset 3m --tokens 20000000 --out runs/m2-eq16
-    /usr/bin/python3 training/m2/train_m2.py --out runs/m2-eq16 --resume          # continue
-    torchrun --nproc_per_node 2 training/m2/train_m2.py ...                        # data parallel
+    /usr/bin/python3 -m training.m2.train_m2 --out runs/m2-eq16 --resume          # continue
+    torchrun --nproc_per_node 2 -m training.m2.train_m2 ...                        # data parallel
 
 See training/m2/README.md. In short:
 
@@ -42,21 +42,20 @@ import argparse
 import json
 import math
 import os
-import random
 import sys
 import time
 from typing import Dict, List, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # training/
-
-from m2.evaluate import evaluate, format_metrics, m1_params  # noqa: E402
-from m2.model import M2, M2Config, PRESETS, describe  # noqa: E402
-from m2.shards import DEFAULT_PACKING, PACKINGS, SEQ_LEN, ShardSet  # noqa: E402
-from train_m1 import atomic_write, lr_factor, make_optimizer  # noqa: E402
+from training import common
+from training.cli_args import OPTIMISER, SESSION, add_flags
+from training.cli_args import given_flags as _given_flags
+from training.common import atomic_write, loss_terms, lr_factor, make_optimizer, truncate_log
+from training.m2.evaluate import evaluate, format_metrics, m1_params
+from training.m2.model import M2, M2Config, PRESETS, describe
+from training.m2.shards import DEFAULT_PACKING, PACKINGS, SEQ_LEN, ShardSet
 
 LN2 = math.log(2.0)
 CHECKPOINT = "checkpoint.pt"
@@ -143,24 +142,10 @@ def config_from_args(args, vocab_size: int) -> M2Config:
     return c
 
 
-def loss_sums(model, inputs, targets, mask, amp: bool, device_type: str):
-    """(sum of CE in nats over masked positions, sum of logsumexp^2 over them)."""
-    with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=amp):
-        logits = model(inputs)
-    logits = logits.float().reshape(-1, logits.shape[-1])
-    m = mask.reshape(-1)
-    ce = F.cross_entropy(logits, targets.reshape(-1), reduction="none")
-    lse = torch.logsumexp(logits, dim=-1)
-    return (ce * m).sum(), (lse.pow(2) * m).sum()
-
-
 def save_checkpoint(path: str, model, opt, sched, state: dict, args, config: M2Config, data: dict) -> None:
-    ckpt = {"version": CHECKPOINT_VERSION, "config": config.to_dict(), "model": model.state_dict(),
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), **state, "data": data,
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
-            "args": vars(args)}
-    atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+    common.save_checkpoint(path, {"version": CHECKPOINT_VERSION, "config": config.to_dict(),
+                                  "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                  "scheduler": sched.state_dict(), **state, "data": data, "args": vars(args)})
 
 
 def save_model(path: str, model, config: M2Config, state: dict, data: dict) -> None:
@@ -168,17 +153,6 @@ def save_model(path: str, model, config: M2Config, state: dict, data: dict) -> N
     obj = {"config": config.to_dict(), "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
            "step": state["step"], "tokens_seen": state["tokens_seen"], "data": data}
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
-def truncate_log(path: str, step: int) -> None:
-    """Drops log lines written after the checkpoint being resumed (they will be redone)."""
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        lines = [l for l in f if l.strip()]
-    keep = [l for l in lines if json.loads(l).get("step", 0) <= step and not json.loads(l).get("final")]
-    if len(keep) != len(lines):
-        atomic_write(path, lambda tmp: open(tmp, "w").writelines(keep))
 
 
 # --------------------------------------------------------------------------- main
@@ -194,60 +168,43 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--vocab-size", type=int, default=0, help="model vocabulary (0: the shards')")
     g = p.add_argument_group("architecture")
     g.add_argument("--preset", choices=list(PRESETS), default="3m", help="size (model.py PRESETS)")
-    for k in ("layers", "d-model", "heads", "head-dim", "d-ff"):
-        g.add_argument(f"--{k}", type=int, default=None, help="override the preset")
+    shape = ["--layers", "--d-model", "--heads", "--head-dim", "--d-ff"]
+    add_flags(g, shape, **{f[2:].replace("-", "_"): dict(default=None, help="override the preset") for f in shape})
     g.add_argument("--mlp", choices=["relu", "gated-relu"], default="relu")
     g.add_argument("--tie-embeddings", action="store_true", help="share input embedding and output layer")
-    g.add_argument("--seq-len", type=int, default=512, help="tokens per sequence (= the model's context)")
-    g.add_argument("--relative-buckets", type=int, default=32)
-    g.add_argument("--relative-max-distance", type=int, default=128)
-    g.add_argument("--init-std", type=float, default=0.02)
+    add_flags(g, ["--seq-len", "--relative-buckets", "--relative-max-distance", "--init-std"],
+              seq_len=dict(default=512, help="tokens per sequence (= the model's context)"), init_std=dict(help=None))
     g = p.add_argument_group("budget and optimisation")
     g.add_argument("--tokens", type=int, default=0, help="training budget in target tokens (sets --steps)")
-    g.add_argument("--steps", type=int, default=0, help="optimiser steps (if --tokens is not given)")
+    add_flags(g, ["--steps"], steps=dict(default=0, help="optimiser steps (if --tokens is not given)"))
     g.add_argument("--batch-size", type=int, default=32, help="GLOBAL batch in sequences (all ranks)")
     g.add_argument("--micro-batch", type=int, default=0,
                    help="sequences per forward pass on a rank (0: the rank's whole slice)")
-    g.add_argument("--lr", type=float, default=1e-3)
-    g.add_argument("--warmup-steps", type=int, default=-1, help="linear warmup (-1: 5%% of the steps)")
-    g.add_argument("--final-lr-frac", type=float, default=0.1, help="cosine decays to this fraction of --lr")
-    g.add_argument("--beta1", type=float, default=0.9)
-    g.add_argument("--beta2", type=float, default=0.98)
-    g.add_argument("--weight-decay", type=float, default=0.01, help="on weight matrices only")
-    g.add_argument("--clip", type=float, default=1.0, help="gradient-norm clipping (0: off)")
-    g.add_argument("--z-loss", type=float, default=1e-4)
-    g.add_argument("--seed", type=int, default=0, help="init and data order")
+    add_flags(g, OPTIMISER, warmup_steps=dict(default=-1, help="linear warmup (-1: 5%% of the steps)"),
+              clip=dict(help="gradient-norm clipping (0: off)"), seed=dict(help="init and data order"))
     g = p.add_argument_group("evaluation and logging")
-    g.add_argument("--eval-every", type=int, default=500, help="steps between validations (0: only at the end)")
+    add_flags(g, ["--eval-every"], eval_every=dict(default=500))
     g.add_argument("--eval-examples", type=int, default=32, help="valid examples scored at periodic evals (0: all)")
     g.add_argument("--final-eval-examples", type=int, default=0, help="valid examples scored at the end (0: all)")
     g.add_argument("--eval-batch", type=int, default=16, help="sequences per eval forward pass")
     g.add_argument("--m1-params", type=int, help="M1 non-embedding parameters, for FLOPs/byte")
     g.add_argument("--m1-model", help="the M1 model file the shards were made with, for FLOPs/byte")
-    g.add_argument("--log", help="JSONL learning curve (default: OUT/log.jsonl)")
-    g.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    add_flags(g, ["--log", "--no-progress"], no_progress=dict(help="no tqdm bar"))
     g = p.add_argument_group("checkpoints")
-    g.add_argument("--out", required=True, help="run directory")
-    g.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints (0: only at the end)")
-    g.add_argument("--stop-at", type=int, default=0, metavar="STEP", help="end this session after STEP")
-    g.add_argument("--time-limit", type=float, default=0, metavar="SECONDS", help="end this session after SECONDS")
-    g.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
-                   help="continue from CKPT (default: OUT/checkpoint.pt)")
+    add_flags(g, ["--out", "--ckpt-every"] + SESSION, out=dict(help="run directory"), ckpt_every=dict(default=500),
+              stop_at=dict(help="end this session after STEP"), time_limit=dict(help="end this session after SECONDS"))
     g = p.add_argument_group("hardware")
-    g.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (CUDA when present)")
+    add_flags(g, ["--device"], device=dict(default="auto", help="cpu, cuda, cuda:N, or auto (CUDA when present)"))
     g.add_argument("--nproc", type=int, default=1,
                    help="data-parallel processes on this machine, started by this script (instead of torchrun)")
-    g.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (0: cores / processes)")
-    g.add_argument("--amp", choices=["none", "bf16"], default="none", help="bf16 autocast (GPUs)")
+    add_flags(g, ["--threads", "--amp"], threads=dict(help="torch CPU threads per process (0: cores / processes)"),
+              amp=dict(help="bf16 autocast (GPUs)"))
     return p
 
 
 def given_flags(argv: Optional[List[str]]) -> set:
     """The destinations of the flags given on the command line (not defaulted)."""
-    p = build_parser()
-    for a in p._actions:
-        a.default = argparse.SUPPRESS
-    return set(vars(p.parse_args(sys.argv[1:] if argv is None else argv)))
+    return _given_flags(build_parser(), sys.argv[1:] if argv is None else argv)
 
 
 def _free_port() -> int:
@@ -311,12 +268,7 @@ def _main(args, given: set, rank: int, world: int, device) -> dict:
     # ---- resume: the checkpoint fixes the architecture and the data order
     ckpt = None
     if args.resume:
-        rpath = ckpt_path if args.resume == "auto" else args.resume
-        if not os.path.exists(rpath):
-            raise SystemExit(f"train_m2: --resume: {rpath} does not exist")
-        ckpt = torch.load(rpath, map_location="cpu")
-        if ckpt.get("version") != CHECKPOINT_VERSION:
-            raise SystemExit(f"train_m2: {rpath}: unsupported checkpoint version {ckpt.get('version')}")
+        ckpt = common.load_checkpoint(args.resume, ckpt_path, CHECKPOINT_VERSION, "train_m2")
         # Flags not given now are taken from the checkpoint; given ones that would change the
         # model or the data order are overridden (with a message); others (--tokens, --lr, ...)
         # apply from here on.
@@ -375,27 +327,12 @@ def _main(args, given: set, rank: int, world: int, device) -> dict:
         opt, lambda s: lr_factor(s, warmup, args.steps, args.final_lr_frac))
     state = {"step": 0, "tokens_seen": 0, "train_s": 0.0, "wall_s": 0.0, "loss_sum": 0.0, "loss_tokens": 0}
     if ckpt is not None:
-        core.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        sched.base_lrs = [args.lr] * len(opt.param_groups)
-        for g in opt.param_groups:
-            g["initial_lr"] = args.lr
-            g["lr"] = args.lr * lr_factor(ckpt["step"], warmup, args.steps, args.final_lr_frac)
-        for k in state:
-            state[k] = ckpt[k]
-        r = ckpt["rng"]
-        torch.set_rng_state(r["torch"])
-        np.random.set_state(r["numpy"])
-        random.setstate(r["python"])
-        if r.get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(r["cuda"])
+        common.restore_checkpoint(ckpt, core, opt, sched, state, args.lr,
+                                  lambda step: lr_factor(step, warmup, args.steps, args.final_lr_frac))
         if lead:
-            truncate_log(log_path, state["step"])
+            truncate_log(log_path, state["step"], drop=lambda rec: rec.get("final"))
     else:
-        torch.manual_seed(args.seed)
-        np.random.seed(args.seed % (1 << 32))
-        random.seed(args.seed)
+        common.seed_all(args.seed)
         if lead and os.path.exists(log_path):
             os.unlink(log_path)
     del ckpt
@@ -464,21 +401,14 @@ def _main(args, given: set, rank: int, world: int, device) -> dict:
             sync = world == 1 or ci == len(chunks) - 1
             ctx = model.no_sync() if (world > 1 and not sync) else _nullcontext()
             with ctx:
-                ce, z = loss_sums(model, inp, tgt, mask, amp, device.type)
+                ce, z = loss_terms(model, inp, tgt, mask, amp, device.type)
                 loss = (ce + args.z_loss * z) / n_glob * world
                 loss.backward()
             ce_local += ce.detach().double().cpu()
-        if args.clip > 0:
-            torch.nn.utils.clip_grad_norm_(core.parameters(), args.clip)
-        opt.step()
-        sched.step()
+        common.optimiser_step(core.parameters(), opt, sched, args.clip)
         ce_glob = float(all_reduce_sum(ce_local.view(1), world, device)[0])
-        state["step"] += 1
-        state["tokens_seen"] += n_glob
-        state["loss_sum"] += ce_glob
-        state["loss_tokens"] += n_glob
         dt = time.time() - t0
-        state["train_s"] += dt
+        common.count_step(state, "tokens_seen", "loss_sum", "loss_tokens", n_glob, ce_glob, dt)
         session_tokens += n_glob
         session_s += dt
         rate = session_tokens / max(1e-9, session_s)

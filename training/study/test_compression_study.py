@@ -2,35 +2,31 @@
 a random tiny M1, a tiny SentencePiece) and checks properties of what it computed.
 
 Run:  /usr/bin/python3 -m pytest training/study/test_compression_study.py
-Needs an eqinfo CLI (EQINFO_CLI, or one of the build dirs compression_study.find_cli knows), CMake
+Needs an eqinfo CLI (EQINFO_CLI, or a build training.common.find_cli finds), CMake
 and a C++20 compiler (the helper is built on first use, ~10 s).
 """
 import json
 import math
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from training.common import find_cli, module_command, module_env
+from training.study import compression_study as cs
+from training.study import measure
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(HERE))
-
-import compression_study as cs  # noqa: E402
 
 
 def _cli():
-    if os.environ.get("EQINFO_CLI"):
-        return Path(os.environ["EQINFO_CLI"])
-    for c in [ROOT / "build/helper-study/tools/eqinfo", ROOT / "build-cli/eqinfo", ROOT / "build/tools/eqinfo",
-              ROOT / "build-lead/tools/eqinfo"]:
-        if c.exists():
-            return c
-    pytest.skip("no eqinfo CLI built (set EQINFO_CLI)")
+    cli = find_cli()
+    if cli is None:
+        pytest.skip("no eqinfo CLI built (set EQINFO_CLI)")
+    return Path(cli)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +35,8 @@ def smoke(tmp_path_factory):
     cli = _cli()
     cs.build_helper(ROOT / "build/study")  # not timed: a one-off build
     t0 = time.time()
-    subprocess.run([sys.executable, str(HERE / "compression_study.py"), "--smoke", "--work", str(work),
-                    "--cli", str(cli)], check=True, capture_output=True)
+    subprocess.run(module_command("training.study.compression_study", "--smoke", "--work", str(work),
+                                  "--cli", str(cli)), check=True, capture_output=True, env=module_env())
     elapsed = time.time() - t0
     res = json.loads((work / "results.json").read_text())
     return dict(work=work, cli=cli, res=res, elapsed=elapsed)
@@ -74,7 +70,7 @@ def test_ratios_are_bytes_over_tokens(smoke):
         t8, t16 = by[(key, 256)]["tokens_per_example"], by[(key, 65536)]["tokens_per_example"]
         assert t16 == [math.ceil(t / 2) for t in t8]
     # Equal-info windows are b bits: tokens = windows * b / N.
-    for b in cs.WINDOW_BITS:
+    for b in measure.WINDOW_BITS:
         r = by[(f"eq{b}", 256)]
         assert r["tokens"] == r["windows"] * b // 8
         if (f"eq{b}", 65536) in by:
@@ -116,14 +112,14 @@ def test_spans_concatenate_back_and_match_cli(smoke):
     sample = (work / "sample.bin").read_bytes()
     e = res["args"]["example_bytes"]
     examples = [sample[i:i + e] for i in range(0, len(sample), e)]
-    enc = cs.load_encoding(work / "enc", "eq16")
-    assert cs.check_spans(examples, enc)
+    enc = measure.load_encoding(work / "enc", "eq16")
+    assert measure.check_spans(examples, enc)
     assert all(res["cli_check"].values())
     # Each non-final window's two 8-bit tokens decode (bare, by the rule) to exactly its bytes, and its
     # per-token texts are a split of those bytes.
     m1 = work / "smoke_m1.safetensors"
     ex, meta, code = examples[0], enc["examples"][0], enc["codes"][0]
-    rows = cs.window_token_texts(ex, meta, code, 16, 8)
+    rows = measure.window_token_texts(ex, meta, code, 16, 8)
     start, checked = 0, 0
     for i, k in enumerate(meta["windows"][:12]):
         if start + k == len(ex):
@@ -149,9 +145,9 @@ def test_window_rules(smoke):
 
 def test_bit_ngram_kl_exact_on_known_streams():
     # all-zero bits: every n-gram is 0...0, so KL = n exactly
-    assert cs.bit_ngram_kl(bytes(64), 6) == pytest.approx([1, 2, 3, 4, 5, 6])
+    assert measure.bit_ngram_kl(bytes(64), 6) == pytest.approx([1, 2, 3, 4, 5, 6])
     # the period-2 stream 0101...: 1-grams uniform (KL 0); n >= 2 has two equally likely n-grams: KL = n - 1
-    kl = cs.bit_ngram_kl(b"\x55" * 1000, 5)
+    kl = measure.bit_ngram_kl(b"\x55" * 1000, 5)
     assert kl[0] == pytest.approx(0, abs=1e-6)
     assert kl[1:] == pytest.approx([1, 2, 3, 4], abs=1e-3)
-    assert cs.token_kl(np.arange(256, dtype=np.uint32), 256) == pytest.approx(0)
+    assert measure.token_kl(np.arange(256, dtype=np.uint32), 256) == pytest.approx(0)

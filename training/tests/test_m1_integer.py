@@ -8,28 +8,22 @@ newest build*/tools/eqinfo (or build*/*/tools/eqinfo) of this repository; they s
 so, when there is none.
 """
 
-import glob
 import json
 import math
 import os
 import struct
 import subprocess
-import sys
 import zlib
 
 import numpy as np
 import pytest
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TRAINING = os.path.dirname(HERE)
-REPO = os.path.dirname(TRAINING)
-sys.path.insert(0, TRAINING)
-
-from eqinfo_m1 import (BOS, M1, M1Config, IntegerM1, load_integer_m1, load_m1, quantize_m1, read_m1,  # noqa: E402
-                       save_m1, write_m1)
-from eqinfo_m1 import integer as I  # noqa: E402
-from eqinfo_m1.safetensors_io import decimal_to_float32, read_safetensors, write_safetensors  # noqa: E402
+from training.common import REPO, find_cli, module_command, module_env
+from training.eqinfo_m1 import (BOS, M1, M1Config, IntegerM1, load_integer_m1, load_m1, quantize_m1, read_m1,
+                                save_m1, write_m1)
+from training.eqinfo_m1 import integer as I
+from training.eqinfo_m1.safetensors_io import decimal_to_float32, read_safetensors, write_safetensors
 
 torch.set_num_threads(1)
 
@@ -435,14 +429,14 @@ def test_compare_script_with_fake_dump(tmp_path):
     save_m1(p, _float_model(M1Config(layers=1, d_model=16, heads=2, head_dim=8, d_ff=32, context=16)))
     inp = tmp_path / "in.txt"
     inp.write_bytes(b"abracadabra, hello world")  # > context: two blocks
-    fake = f"{sys.executable} {os.path.join(TRAINING, 'fake_dump.py')}"
-    script = os.path.join(TRAINING, "compare_with_eqinfo.py")
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-    r = subprocess.run([sys.executable, script, p, str(inp), fake, "--threads", "1", "--precision", "12"],
+    fake = " ".join(module_command("training.fake_dump"))
+    script = module_command("training.compare_with_eqinfo")
+    env = module_env(dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
+    r = subprocess.run([*script, p, str(inp), fake, "--threads", "1", "--precision", "12"],
                        capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "PASS" in r.stdout
-    r = subprocess.run([sys.executable, script, p, str(inp), fake + " --perturb", "--threads", "1"],
+    r = subprocess.run([*script, p, str(inp), fake + " --perturb", "--threads", "1"],
                        capture_output=True, text=True, env=env)
     assert r.returncode == 1 and "first at row 0" in r.stdout, r.stdout + r.stderr
 
@@ -452,18 +446,10 @@ def test_compare_script_with_fake_dump(tmp_path):
 def find_m1_cli():
     """An eqinfo CLI with format version 2 M1 support (m1-dump writing CDFs): $EQINFO_CLI, else the
     newest build*/tools/eqinfo here."""
-    cands = [os.environ.get("EQINFO_CLI")]
-    found = []
-    for pat in ("build*/tools/eqinfo", "build*/*/tools/eqinfo", "build*/eqinfo"):
-        found += glob.glob(os.path.join(REPO, pat))
-    cands += sorted(set(found), key=os.path.getmtime, reverse=True)
-    for c in cands:
-        if c and os.path.isfile(c) and os.access(c, os.X_OK):
-            r = subprocess.run([c, "help", "m1-dump"], capture_output=True, text=True)
-            if r.returncode == 0 and "257" in r.stdout and "m1-quantize" in subprocess.run(
-                    [c, "help"], capture_output=True, text=True).stdout:
-                return os.path.abspath(c)
-    return None
+    def m1_v2(c):
+        r = subprocess.run([c, "help", "m1-dump"], capture_output=True, text=True)
+        return "257" in r.stdout and "m1-quantize" in subprocess.run([c, "help"], capture_output=True, text=True).stdout
+    return find_cli(None, "m1-dump", accept=m1_v2)
 
 
 @pytest.fixture(scope="module")

@@ -6,18 +6,15 @@ Run:  /usr/bin/python3 -m pytest training/tests   (or run this file directly).
 import math
 import os
 import struct
-import sys
 import tempfile
 import zlib
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from eqinfo_m1 import (BOS, M1, M1Config, config_json, fingerprint, fingerprint_of, load_m1,  # noqa: E402
-                       relative_buckets_table, relative_position_bucket, save_m1)
-from eqinfo_m1.safetensors_io import read_safetensors  # noqa: E402
+from training.eqinfo_m1 import (BOS, M1, M1Config, config_json, fingerprint, fingerprint_of, load_m1,
+                                relative_buckets_table, relative_position_bucket, save_m1)
+from training.eqinfo_m1.safetensors_io import read_safetensors
 
 SMALL = M1Config(layers=2, d_model=32, heads=2, head_dim=12, d_ff=48, context=160)
 

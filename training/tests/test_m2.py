@@ -7,24 +7,20 @@ import json
 import math
 import os
 import subprocess
-import sys
 import zlib
 
 import numpy as np
 import pytest
 import torch
 
-TRAINING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-REPO = os.path.abspath(os.path.join(TRAINING, ".."))
-sys.path.insert(0, TRAINING)
-
-from eqinfo_m1 import M1Config  # noqa: E402
-from m2 import evaluate as ev  # noqa: E402
-from m2 import make_shards as ms  # noqa: E402
-from m2 import train_m2  # noqa: E402
-from m2.model import M2, M2Config, PRESETS, preset  # noqa: E402
-from m2.make_shards import cut_examples, read_corpus  # noqa: E402
-from m2.shards import ShardSet, write_shards  # noqa: E402
+from training.common import find_cli, module_command, module_env
+from training.eqinfo_m1 import M1Config
+from training.m2 import evaluate as ev
+from training.m2 import make_shards as ms
+from training.m2 import train_m2
+from training.m2.model import M2, M2Config, PRESETS, preset
+from training.m2.make_shards import cut_examples, read_corpus
+from training.m2.shards import ShardSet, write_shards
 
 torch.set_num_threads(1)
 LN2 = math.log(2.0)
@@ -199,8 +195,7 @@ def test_sentencepiece_shards_round_trip(tmp_path):
 
 def eqinfo_cli():
     """An eqinfo tool with the shard command ($EQINFO_CLI, else an optimised build here)."""
-    from m2.experiment import find_cli
-    return find_cli(None)
+    return find_cli(None, "shard")
 
 
 def _parity_corpus(root):
@@ -250,7 +245,7 @@ def test_cutting_matches_eqinfo_shard(tmp_path, monkeypatch, keep):
 
 def test_eqinfo_equal_info_shards(tmp_path, monkeypatch):
     """Real `eqinfo shard` EqualInfoAC output: read, train on, evaluate, sample and decode."""
-    from m2 import sample as sm
+    from training.m2 import sample as sm
     cli = eqinfo_cli()
     if cli is None:
         pytest.skip("no eqinfo tool with 'shard' (build it, or set EQINFO_CLI)")
@@ -395,8 +390,8 @@ def test_resume_is_exact(tmp_path):
 def _launch(n, args, env):
     """n processes with torch.distributed's env:// variables, as torchrun sets them (train_m2's
     --nproc; torchrun itself fails on Debian's torch 1.13 + Python 3.11)."""
-    cmd = [sys.executable, os.path.join(TRAINING, "m2", "train_m2.py"), "--nproc", str(n), *args]
-    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
+    cmd = module_command("training.m2.train_m2", "--nproc", str(n), *args)
+    r = subprocess.run(cmd, env=module_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
     assert r.returncode == 0, r.stdout[-3000:]
     return r.stdout
 
@@ -437,7 +432,7 @@ def test_data_parallel_matches_one_process(tmp_path):
 
 
 def test_sample_bytes_method(tmp_path):
-    from m2 import sample as sm
+    from training.m2 import sample as sm
     tr = periodic_shards(tmp_path / "train", method="bytes", vocab=256, token_bits=8)
     r = train_m2.main(["--train", tr, "--out", str(tmp_path / "run"), *TINY, "--batch-size", "8", "--steps", "2",
                        "--eval-every", "0"])

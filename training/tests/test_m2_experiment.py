@@ -1,5 +1,6 @@
-"""Tests of training/m2/experiment.py: the smoke configuration end to end (every method:
-shards, M2 training, evaluation, samples, report), plus the findings logic on made-up numbers.
+"""Tests of training/m2/experiment.py (with experiment_run.py and experiment_report.py): the smoke
+configuration end to end (every method: shards, M2 training, evaluation, samples, report), plus
+the findings logic on made-up numbers.
 
 Run:  OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 -m pytest -q training/tests/test_m2_experiment.py
 
@@ -12,17 +13,14 @@ import math
 import os
 import signal
 import subprocess
-import sys
 
 import pytest
 
-TRAINING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-REPO = os.path.abspath(os.path.join(TRAINING, ".."))
-sys.path.insert(0, TRAINING)
+from training.common import REPO, find_cli, module_command, module_env
+from training.m2 import experiment as ex
+from training.m2 import experiment_report as rep
 
-from m2 import experiment as ex  # noqa: E402
-
-SCRIPT = os.path.join(TRAINING, "m2", "experiment.py")
+SCRIPT = module_command("training.m2.experiment")
 
 
 def _agg(mean, uniform, flops=1e6, flops_m2=1e5, acc_pos=(), std=None):
@@ -35,7 +33,7 @@ def test_methods_and_paper_table():
     assert names == ["bytes", "spm", "ac256", "staticac256", "gzip256", "eq16_256", "eq16_65k", "eq32_256"]
     for n in names:
         m = ex.parse_method(n)
-        assert n in ex.PAPER and m.name == n
+        assert n in rep.PAPER and m.name == n
     assert ex.parse_method("eq16_65k").derive_from == "eq16_256"
     assert ex.parse_method("eq32_256").label == "EqualInfoAC[b=32, v=256]"
     assert ex.parse_method("gzip65k").token_bits == 16
@@ -47,8 +45,8 @@ def test_methods_and_paper_table():
 
 def test_interp_log():
     xs, ys = [1e4, 1e6], [4.0, 2.0]
-    assert ex.interp_log(xs, ys, 1e5) == pytest.approx(3.0)
-    assert ex.interp_log(xs, ys, 10.0) == 4.0 and ex.interp_log(xs, ys, 1e9) == 2.0
+    assert rep.interp_log(xs, ys, 1e5) == pytest.approx(3.0)
+    assert rep.interp_log(xs, ys, 10.0) == 4.0 and rep.interp_log(xs, ys, 1e9) == 2.0
 
 
 def test_findings_follow_the_numbers():
@@ -63,7 +61,7 @@ def test_findings_follow_the_numbers():
         ("eq16_256", "3m"): _agg(2.4, 3.0, 7e6, acc_pos=(0.35, 0.1)),
         ("eq16_65k", "1m"): _agg(2.2, 3.0, 4e6, 4e5), ("eq16_65k", "3m"): _agg(2.1, 3.0, 5e6, 1e6),
     }
-    lines = ex.findings(agg, sizes)
+    lines = rep.findings(agg, sizes)
     get = {k: next(l for l in lines if k in l) for k in (": AC[v=256] stays", "StaticAC[v=256] stays",
                                                          "b=16, v=256] learns", "improves with size", "GZip",
                                                          "SentencePiece has", "v=65k] beats", "first token")}
@@ -76,16 +74,16 @@ def test_findings_follow_the_numbers():
     assert get["v=65k] beats"].startswith("**false**")     # 2.2 at 4M vs Bytes 1.85 there
     assert get["first token"].startswith("**true**")
     agg[("eq16_256", "3m")]["mean"] = 2.6
-    assert next(l for l in ex.findings(agg, sizes) if "improves with size" in l).startswith("**false**")
+    assert next(l for l in rep.findings(agg, sizes) if "improves with size" in l).startswith("**false**")
 
 
 def test_smoke_end_to_end(tmp_path):
-    cli = ex.find_cli(None)
+    cli = find_cli(None, "shard")
     if cli is None:
         pytest.skip("no eqinfo tool with 'shard' (build it, or set EQINFO_CLI)")
     out, report = tmp_path / "exp", tmp_path / "report" / "m2.md"
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-    cmd = [sys.executable, SCRIPT, "--smoke", "--cli", cli, "--out", str(out), "--report-out", str(report)]
+    env = module_env(dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
+    cmd = [*SCRIPT, "--smoke", "--cli", cli, "--out", str(out), "--report-out", str(report)]
     # SIGTERM during the first training stops the session, which stays on record; the same command continues
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
     seen = []
@@ -129,19 +127,19 @@ def test_smoke_end_to_end(tmp_path):
         assert (tmp_path / "report" / "m2" / png).stat().st_size > 1000, png
     assert "## Samples" in text and "EqualInfoAC[b=16, v=256], mini" in text
     # derived 16-bit EqualInfoAC shards: tokens are the 8-bit shards' pairs
-    from m2.shards import ShardSet
+    from training.m2.shards import ShardSet
     a, b = ShardSet(str(out / "shards" / "eq16_256" / "train")), ShardSet(str(out / "shards" / "eq16_65k" / "train"))
     t8, t16 = a.example_tokens(0).astype(int), b.example_tokens(0).astype(int)
     assert list(t16) == [int(x) << 8 | int(y) for x, y in zip(t8[0::2], t8[1::2])]
     # --report regenerates the same tables from results.jsonl without training
     again = tmp_path / "again.md"
-    r2 = subprocess.run([sys.executable, SCRIPT, "--report", "--out", str(out), "--report-out", str(again)],
+    r2 = subprocess.run([*SCRIPT, "--report", "--out", str(out), "--report-out", str(again)],
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=300, cwd=REPO)
     assert r2.returncode == 0, r2.stdout[-3000:]
     cut = lambda s: s[s.index("## Results"):s.index("![bits/byte")]  # noqa: E731
     assert cut(again.read_text()) == cut(text)
     # a rerun skips everything that is done
-    r3 = subprocess.run([sys.executable, SCRIPT, "--smoke", "--cli", cli, "--out", str(out), "--report-out",
+    r3 = subprocess.run([*SCRIPT, "--smoke", "--cli", cli, "--out", str(out), "--report-out",
                          str(report)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                         timeout=600, cwd=REPO)
     assert r3.returncode == 0, r3.stdout[-3000:]

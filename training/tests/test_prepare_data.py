@@ -4,14 +4,10 @@ Run:  /usr/bin/python3 -m pytest training/tests/test_prepare_data.py   (or run t
 """
 
 import gzip
-import os
 import struct
-import sys
 import zlib
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import prepare_data as P  # noqa: E402
+from training import prepare_data as P
 
 
 def test_split_rule_is_a_pure_function_of_the_key():

@@ -4,17 +4,13 @@ Run:  /usr/bin/python3 -m pytest training/tests/test_train_m1.py
 """
 
 import json
-import os
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import train_m1  # noqa: E402
-from eqinfo_m1 import BOS, IntegerM1, load_m1, quantize_m1  # noqa: E402
+from training import train_m1
+from training.eqinfo_m1 import BOS, IntegerM1, load_m1, quantize_m1
 
 TINY = ["--layers", "1", "--d-model", "32", "--heads", "2", "--head-dim", "16", "--d-ff", "64",
         "--context", "64", "--seq-len", "64", "--threads", "1", "--no-progress"]

@@ -1,0 +1,1 @@
+"""The compression study (compression_study.py): our methods against the paper's tables."""

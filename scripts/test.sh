@@ -156,8 +156,9 @@ echo "-- native: $((SECONDS - t0)) s"
 step "(h) Python: training/ tests and C++ M1 vs the PyTorch reference"
 t0=$SECONDS
 PY=/usr/bin/python3
-# training/m2 reads shards with eqinfo.shards (pure Python; the extension is not needed).
-PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}" EQINFO_CLI="$BUILD_ROOT/release/tools/eqinfo" \
+# The package built in (a), extension included: training/m2 reads shards with eqinfo.shards and
+# sample.py prints samples live with eqinfo's streaming decoder.
+PYTHONPATH="$(cd "$BUILD_ROOT/release/python" && pwd)${PYTHONPATH:+:$PYTHONPATH}" EQINFO_CLI="$BUILD_ROOT/release/tools/eqinfo" \
   OMP_WAIT_POLICY=PASSIVE "$PY" -m pytest -q training/tests training/study
 M1_TMP="$(mktemp -d)"
 "$PY" -m training.make_random_m1 --layers 2 --d-model 64 --heads 2 --head-dim 32 --d-ff 128 --context 128 \

@@ -18,7 +18,9 @@ held-out example, printed separately) and is drawn token by token with a KV cach
 * sentencepiece: the shard directory's sentencepiece.model;
 * bytes: the tokens are the bytes.
 
-Writes OUT.tokens.npy and OUT.txt (the decoded bytes) with --out, and prints the text.
+Writes OUT.tokens.npy and OUT.txt (the decoded bytes) with --out, and prints the text. With the
+Python bindings built and no --eqinfo-cli, bytes and equal-info samples are printed while they are
+drawn (eqinfo's streaming decoder: each window's text as soon as its last token is sampled).
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ CLI_METHOD = {"equal-info": "equal-info", "ac": "ac", "static-ac": "static-ac", 
 
 @torch.no_grad()
 def sample(model, n_tokens: int, prompt: Optional[np.ndarray] = None, temperature: float = 1.0, top_k: int = 0,
-           seed: int = 0, device="cpu") -> np.ndarray:
-    """n_tokens new tokens after [BOS] + prompt (at most context - 1 - len(prompt))."""
+           seed: int = 0, device="cpu", on_token=None) -> np.ndarray:
+    """n_tokens new tokens after [BOS] + prompt (at most context - 1 - len(prompt)); on_token(t) is
+    called with each one as it is drawn."""
     c = model.config
     prompt = np.zeros(0, dtype=np.int64) if prompt is None else np.asarray(prompt, dtype=np.int64)
     n_tokens = min(n_tokens, c.context - 1 - len(prompt))
@@ -68,6 +71,8 @@ def sample(model, n_tokens: int, prompt: Optional[np.ndarray] = None, temperatur
                 lg = lg.masked_fill(lg < kth, float("-inf"))
             nxt = int(torch.multinomial(torch.softmax(lg, dim=-1), 1, generator=g))
         out.append(nxt)
+        if on_token is not None:
+            on_token(nxt)
         if i + 1 < n_tokens:
             logits = model.step(torch.tensor([[nxt]], device=device), cache)
     return np.array(out, dtype=np.int64)
@@ -140,16 +145,47 @@ def decode(tokens: np.ndarray, shards: ShardSet, cli: Optional[str] = None,
     w = shards.window_tokens
     if w:
         tokens = tokens[:len(tokens) - len(tokens) % w]
-    model = eqinfo_model or manifest_model_path(shards)
     if cli is None:
-        bindings = _bindings()
-        if bindings is not None:      # the Python bindings (python/), when built: no subprocess
-            tok = bindings.Tokenizer(model or "uniform", method=CLI_METHOD[shards.method],
-                                     window_bits=shards.window_bits or 16, token_bits=shards.token_bits or 8,
-                                     precision=shards.precision_bits,
-                                     rule=str(shards.rule or "delay").replace("_", "-"))
+        tok = bindings_tokenizer(shards, eqinfo_model)
+        if tok is not None:      # the Python bindings (python/), when built: no subprocess
             return bytes(tok.decode_bare(np.asarray(tokens)))
-    return eqinfo_decode_bare(tokens, shards, find_cli(cli), model)
+    return eqinfo_decode_bare(tokens, shards, find_cli(cli), eqinfo_model or manifest_model_path(shards))
+
+
+def bindings_tokenizer(shards: ShardSet, eqinfo_model: Optional[str] = None):
+    """An eqinfo.Tokenizer with the shards' settings and model, or None without the bindings
+    (or for a method eqinfo does not code)."""
+    bindings = _bindings()
+    if bindings is None or shards.method not in CLI_METHOD:
+        return None
+    model = eqinfo_model or manifest_model_path(shards)
+    return bindings.Tokenizer(model or "uniform", method=CLI_METHOD[shards.method],
+                              window_bits=shards.window_bits or 16, token_bits=shards.token_bits or 8,
+                              precision=shards.precision_bits, rule=str(shards.rule or "delay").replace("_", "-"),
+                              segment_bytes=shards.manifest["settings"].get("segment_bytes") or 0)
+
+
+class LivePrinter:
+    """Prints a sample's text while it is drawn: eqinfo's streaming decoder turns each window's tokens
+    into bytes as soon as the window's last token arrives (the bytes decode_bare gives for the whole
+    sample), and whole UTF-8 characters are printed at once."""
+
+    def __init__(self, tok, prompt: Optional[np.ndarray]):
+        import eqinfo
+        self.decoder = tok.stream_decoder()
+        self.chars = eqinfo.Utf8Stream()
+        self.data = bytearray(self.decoder.push(np.asarray(prompt if prompt is not None else [], dtype=np.int64)))
+        self.chars.push(bytes(self.data))   # the prompt's text is printed before
+
+    def __call__(self, token: int) -> None:
+        out = self.decoder.push(int(token))
+        self.data += out
+        print(self.chars.push(out), end="", flush=True)
+
+    def finish(self) -> bytes:
+        self.decoder.finish()               # tokens after the last whole window decode to nothing
+        print(self.chars.finish(), flush=True)
+        return bytes(self.data)
 
 
 def _bindings():
@@ -189,21 +225,34 @@ def main(argv: Optional[List[str]] = None) -> dict:
         if shards is None:
             raise SystemExit("sample: --prompt-example needs --shards")
         prompt = shards.example_tokens(args.prompt_example)[:args.prompt_tokens].astype(np.int64)
+    # Live printing needs the bindings' streaming decoder (bytes and equal-info; ac is one code).
+    live_tok = None
+    if not args.no_decode and shards is not None and args.eqinfo_cli is None \
+            and shards.method in ("bytes", "equal-info"):
+        live_tok = bindings_tokenizer(shards, args.eqinfo_model)
     results = []
     for i in range(args.num):
-        toks = sample(model, args.tokens, prompt, args.temperature, args.top_k, args.seed + i, args.device)
         text = None
-        if not args.no_decode and shards is not None:
-            if prompt is not None and len(prompt):
-                print(f"--- prompt ({len(prompt)} tokens):\n"
-                      f"{decode(prompt, shards, args.eqinfo_cli, args.eqinfo_model).decode('utf-8', 'replace')}")
-            # decode prompt + sample together: the sample continues the prompt's window/stream
-            full = np.concatenate([prompt, toks]) if prompt is not None else toks
-            text = decode(full, shards, args.eqinfo_cli, args.eqinfo_model)
-            print(f"--- sample {i} ({len(toks)} tokens{', after the prompt' if prompt is not None else ''}):\n"
-                  f"{text.decode('utf-8', 'replace')}")
+        decoding = not args.no_decode and shards is not None
+        if decoding and prompt is not None and len(prompt):
+            print(f"--- prompt ({len(prompt)} tokens):\n"
+                  f"{decode(prompt, shards, args.eqinfo_cli, args.eqinfo_model).decode('utf-8', 'replace')}")
+        heading = f"--- sample {i} ({args.tokens} tokens{', after the prompt' if prompt is not None else ''}):"
+        if live_tok is not None:
+            print(heading, flush=True)
+            printer = LivePrinter(live_tok, prompt)
+            toks = sample(model, args.tokens, prompt, args.temperature, args.top_k, args.seed + i, args.device,
+                          on_token=printer)
+            text = printer.finish()   # the prompt's and the sample's bytes: the sample continues its window
         else:
-            print(" ".join(str(int(t)) for t in toks))
+            toks = sample(model, args.tokens, prompt, args.temperature, args.top_k, args.seed + i, args.device)
+            if decoding:
+                # decode prompt + sample together: the sample continues the prompt's window/stream
+                full = np.concatenate([prompt, toks]) if prompt is not None else toks
+                text = decode(full, shards, args.eqinfo_cli, args.eqinfo_model)
+                print(f"{heading}\n{text.decode('utf-8', 'replace')}")
+            else:
+                print(" ".join(str(int(t)) for t in toks))
         if args.out:
             base = args.out if args.num == 1 else f"{args.out}.{i}"
             np.save(base + ".tokens.npy", toks)

@@ -265,6 +265,13 @@ def test_eqinfo_equal_info_shards(tmp_path, monkeypatch):
     assert e["bytes"] == s.n_bytes and e["uniform_bits_per_byte"] == pytest.approx(8.0 * s.n_tokens / s.n_bytes)
     out = sm.main(["--model", r["model"], "--shards", "eq", "--tokens", "9", "--eqinfo-cli", cli])
     assert len(out["samples"][0]["tokens"]) == 9 and len(out["samples"][0]["text"]) >= 8   # 4 windows x >= 2 bytes
+    if sm._bindings() is not None:   # printed live by the streaming decoder: the same tokens and bytes
+        live = sm.main(["--model", r["model"], "--shards", "eq", "--tokens", "9", "--prompt-example", "1",
+                        "--prompt-tokens", "3"])
+        again = sm.main(["--model", r["model"], "--shards", "eq", "--tokens", "9", "--prompt-example", "1",
+                         "--prompt-tokens", "3", "--eqinfo-cli", cli])
+        assert live["samples"][0]["tokens"].tolist() == again["samples"][0]["tokens"].tolist()
+        assert live["samples"][0]["text"] == again["samples"][0]["text"]
     # with an M1: FLOPs/byte counts M1's non-embedding parameters (read from the model file the manifest names)
     shape = ["--layers", "1", "--d-model", "32", "--heads", "2", "--head-dim", "16", "--d-ff", "64", "--context", "64"]
     subprocess.run([cli, "m1-random", *shape, "-o", "m1.safetensors"], check=True, stdout=subprocess.DEVNULL,

@@ -68,6 +68,10 @@ __all__ = [
     "ErrorCode",
     "FileError",
     "Shards",
+    "StreamDecoder",
+    "BatchStreamDecoder",
+    "StreamEnd",
+    "Utf8Stream",
     "train_unigram",
     "m1_random",
     "read_eqt",
@@ -151,6 +155,30 @@ def _as_tokens(tokens):
     return a
 
 
+#: The bundled M1 (models/m1/m1.safetensors), shipped inside this package by every
+#: build of it (wheel, ``pip install .``, the CMake build tree <build>/python).
+_BUNDLED_M1 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "m1.safetensors")
+
+
+def _default_model(method):
+    """The model used when none is given: the CLI's rule (``eqinfo encode`` without
+    --model). $EQINFO_MODEL if set (a model file, or "uniform"), else the bundled M1;
+    the bytes method uses no model. Raises FileError, as the CLI does, if the bundled
+    M1 is missing (a package assembled by hand)."""
+    if method == "bytes":
+        return "uniform"
+    env = os.environ.get("EQINFO_MODEL")
+    if env:
+        return env
+    if os.path.isfile(_BUNDLED_M1):
+        return _BUNDLED_M1
+    raise FileError(
+        f"[eqinfo.file.io_error] no model given and the bundled M1 is not where this package looks for it "
+        f"({_BUNDLED_M1}); give a model file or 'uniform', or set EQINFO_MODEL",
+        ErrorCode.IO_ERROR,
+    )
+
+
 def _model_source(model):
     """(model file bytes or None, name for messages, spec to pickle, path)."""
     if model is None or (isinstance(model, str) and model == "uniform"):
@@ -171,7 +199,10 @@ class Tokenizer:
     """Bytes <-> tokens for one model and one choice of settings.
 
     Args:
-        model: ``"uniform"`` (default; 8 bits/byte, compresses nothing), a path
+        model: None (default): the CLI's default model -- $EQINFO_MODEL if
+            set, else the bundled M1 (models/m1, shipped in the package; its
+            path is :attr:`model_path`); ``"uniform"`` (8 bits/byte,
+            compresses nothing), a path
             (str or os.PathLike) to a unigram model file (``eqinfo
             train-unigram``, :func:`train_unigram`) or an M1 model file
             (safetensors; its self-tests run at load), or the bytes of such a
@@ -221,7 +252,7 @@ class Tokenizer:
 
     def __init__(
         self,
-        model="uniform",
+        model=None,
         method="equal-info",
         window_bits=16,
         token_bits=None,
@@ -236,7 +267,7 @@ class Tokenizer:
             raise TypeError(f"method must be a str, got {type(method).__name__}")
         if not isinstance(rule, str):
             raise TypeError(f"rule must be a str, got {type(rule).__name__}")
-        data, source, spec, path = _model_source(model)
+        data, source, spec, path = _model_source(_default_model(method) if model is None else model)
         segment_bytes = None if segment_bytes is None else _count("segment_bytes", segment_bytes)
         lanes = None if lanes is None else _lanes(lanes)
         self._args = (spec, method, window_bits, token_bits, precision, rule, bool(self_test), segment_bytes, lanes)
@@ -362,7 +393,7 @@ class Tokenizer:
         return (_rebuild, self._args)
 
     # ------------------------------------------------------------------ coding
-    def encode(self, data, *, threads=1):
+    def encode(self, data, *, threads=1, return_offsets=False):
         """Tokens of ``data`` (bytes, bytearray, memoryview, any contiguous buffer
         such as a numpy array -- its raw bytes --, or str, encoded as UTF-8).
 
@@ -371,8 +402,15 @@ class Tokenizer:
         encoded (``len(data)`` for bytes). ``threads`` != 1 encodes an
         equal-info input's segments (:attr:`segment_bytes` > 0) in parallel
         (0: all cores); the tokens are the same. Releases the GIL.
+
+        ``return_offsets=True`` returns ``(tokens, offsets)``: ``offsets`` is
+        an int64 array of shape ``(len(tokens), 2)``, row i the byte span
+        ``[begin, end)`` of ``data`` that token i stands for (bytes: one byte;
+        equal-info: its window's bytes, shared by the window's tokens; ac: the
+        bytes that settled it, see docs/format.md "Token offsets"). They cost
+        no model work and are the same for any ``threads``.
         """
-        return self._core.encode(data, _threads(threads))
+        return self._core.encode(data, _threads(threads), bool(return_offsets))
 
     def decode(self, tokens, n_bytes, *, threads=1):
         """Exact decoding: the ``n_bytes`` bytes these tokens encode.
@@ -398,13 +436,14 @@ class Tokenizer:
         """
         return self._core.decode(_as_tokens(tokens), None, _threads(threads))
 
-    def encode_batch(self, items, threads=0):
+    def encode_batch(self, items, threads=0, *, return_offsets=False):
         """``[encode(x) for x in items]``, in parallel (oneTBB, GIL released).
 
         The tokens are identical to ``encode`` for every ``threads`` (0: all
         cores). If several items fail, the error of the first one is raised.
+        ``return_offsets=True``: a list of ``(tokens, offsets)`` as ``encode`` gives.
         """
-        return self._core.encode_batch(list(items), _threads(threads))
+        return self._core.encode_batch(list(items), _threads(threads), bool(return_offsets))
 
     def decode_batch(self, tokens, n_bytes, threads=0):
         """``[decode(t, n) for t, n in zip(tokens, n_bytes)]``, in parallel (GIL released)."""
@@ -429,6 +468,155 @@ class Tokenizer:
         made with this tokenizer's settings and model (else ``SETTINGS_MISMATCH``)."""
         data, source = _eqt_source(file)
         return self._core.decode_eqt(data, source, bool(bare), _threads(threads))
+
+
+    # --------------------------------------------------------------- streaming
+    def stream_decoder(self, n_bytes=None, *, text=False):
+        """A :class:`StreamDecoder` for one token stream (e.g. while M2 generates it)."""
+        return StreamDecoder(self, n_bytes, text=text)
+
+    def stream_decoder_batch(self, sequences, *, text=False):
+        """A :class:`BatchStreamDecoder` for ``sequences`` streams decoded in lockstep."""
+        return BatchStreamDecoder(self, sequences, text=text)
+
+
+class StreamEnd(tuple):
+    """What ``finish()`` found at the end of a stream: ``data`` (bytes, or str
+    with ``text=True``) not returned before -- with a byte count, the final
+    window's --, and ``leftover_tokens``: tokens after the last complete
+    equal-info window, which decode to nothing (``decode_bare`` refuses such a
+    stream with TRUNCATED_TOKENS)."""
+
+    __slots__ = ()
+
+    def __new__(cls, data, leftover_tokens):
+        return super().__new__(cls, (data, leftover_tokens))
+
+    data = property(lambda self: self[0])
+    leftover_tokens = property(lambda self: self[1])
+
+    def __repr__(self):
+        return f"StreamEnd(data={self.data!r}, leftover_tokens={self.leftover_tokens})"
+
+
+class Utf8Stream:
+    """Bytes in, text out, never splitting a character: a window can end inside a
+    multi-byte UTF-8 character, whose first bytes are held back until the rest
+    arrives (as Hugging Face's ``DecodeStream`` does). Bytes that can never form
+    a character are decoded with ``errors`` (default ``"replace"``: U+FFFD)."""
+
+    def __init__(self, errors="replace"):
+        self._held = b""
+        self._errors = errors
+
+    def push(self, data):
+        """The text of ``data`` (after the held-back bytes) up to the last whole character."""
+        buffer = self._held + bytes(data)
+        whole = _ext().utf8_complete(buffer)
+        self._held = buffer[len(whole):]
+        return whole.decode("utf-8", self._errors)
+
+    def finish(self):
+        """The end of the stream: the held-back bytes (an incomplete character), decoded."""
+        held, self._held = self._held, b""
+        return held.decode("utf-8", self._errors)
+
+    @property
+    def held(self):
+        """Bytes held back now (0 to 3)."""
+        return len(self._held)
+
+
+def _push_tokens(tokens):
+    if isinstance(tokens, (int, np.integer)) and not isinstance(tokens, (bool, np.bool_)):
+        tokens = [tokens]
+    return _as_tokens(tokens)
+
+
+class StreamDecoder:
+    """Decodes one token stream as its tokens arrive (generation).
+
+        dec = tok.stream_decoder(text=True)
+        for token in sampler:                # one token, or a few, at a time
+            print(dec.push(token), end="")   # the text that token's window completes
+        end = dec.finish()                   # StreamEnd(data, leftover_tokens)
+
+    ``push`` returns the bytes (str with ``text=True``, whole characters only:
+    :class:`Utf8Stream`) of the windows the tokens complete. For any chunking,
+    the pushes joined with ``finish().data`` are exactly ``decode_bare(stream)``,
+    or with ``n_bytes`` exactly ``decode(stream, n_bytes)`` (then the last
+    complete window is held back until a later token shows it is not the
+    final one, and ``finish()`` decodes the whole stream once more to check it,
+    raising what ``decode`` raises). Each window is read once, when its last
+    token arrives. Methods bytes and equal-info (ac is one code: refused with
+    INVALID_SETTINGS). Bad tokens raise TOKEN_OUT_OF_RANGE naming the token's
+    index in the stream; such a chunk is not taken. Releases the GIL.
+    """
+
+    def __init__(self, tokenizer, n_bytes=None, *, text=False):
+        count = None if n_bytes is None else _count("n_bytes", n_bytes)
+        self._core = _ext().StreamDecoderCore(tokenizer._core, count)
+        self._text = Utf8Stream() if text else None
+
+    def push(self, tokens):
+        """Appends ``tokens`` (an int or a 1-D integer array-like); returns what they complete."""
+        out = self._core.push(_push_tokens(tokens))
+        return self._text.push(out) if self._text is not None else out
+
+    def finish(self):
+        """Ends the stream (see :class:`StreamEnd`)."""
+        data, leftover = self._core.finish()
+        if self._text is not None:
+            data = self._text.push(data) + self._text.finish()
+        return StreamEnd(data, leftover)
+
+    def reset(self, n_bytes=None):
+        """Starts a new stream (bare, or exact for ``n_bytes`` bytes)."""
+        self._core.reset(None if n_bytes is None else _count("n_bytes", n_bytes))
+        if self._text is not None:
+            self._text = Utf8Stream()
+
+    @property
+    def tokens_seen(self):
+        return self._core.tokens_seen
+
+    @property
+    def bytes_out(self):
+        return self._core.bytes_out
+
+
+class BatchStreamDecoder:
+    """Decodes ``sequences`` bare token streams at once, as a generation batch
+    produces them: ``push([chunk_0, ..., chunk_{n-1}])`` (one token array, int or
+    empty per sequence) returns one bytes (or str) per sequence, and the windows
+    completed across all sequences are read in lockstep (one batched M1 call
+    per step). Each sequence's output is exactly :class:`StreamDecoder`'s.
+    ``reset(i)`` starts a new stream in slot i. Bad tokens raise before any
+    chunk is taken."""
+
+    def __init__(self, tokenizer, sequences, *, text=False):
+        self._core = _ext().BatchStreamDecoderCore(tokenizer._core, _count("sequences", sequences))
+        self._text = [Utf8Stream() for _ in range(sequences)] if text else None
+
+    def __len__(self):
+        return self._core.size
+
+    def push(self, chunks):
+        out = self._core.push([_push_tokens(c) for c in chunks])
+        if self._text is None:
+            return out
+        return [t.push(b) for t, b in zip(self._text, out)]
+
+    def finish(self, i):
+        data, leftover = self._core.finish(i)
+        if self._text is not None:
+            data = self._text[i].push(data) + self._text[i].finish()
+        return StreamEnd(data, leftover)
+
+    def reset(self, i):
+        self._core.reset(i)
+        if self._text is not None:
+            self._text[i] = Utf8Stream()
 
 
 def _rebuild(spec, method, window_bits, token_bits, precision, rule, self_test, segment_bytes=None, lanes=None):

@@ -20,6 +20,7 @@
 // clang-format on
 
 #include <eqinfo/parallel.hpp>
+#include <eqinfo/stream_decoder.hpp>
 #include <eqinfo/tokenizer.hpp>
 #include <eqinfo/transformer.hpp>
 
@@ -138,6 +139,17 @@ py::bytes to_py_bytes(std::span<const std::uint8_t> data) {
   return py::bytes(reinterpret_cast<const char*>(data.data()), data.size());
 }
 
+/// Token offsets as an (n, 2) int64 array of [begin, end) rows.
+py::array offsets_to_numpy(std::span<const eqinfo::byte_span> offsets) {
+  py::array_t<std::int64_t> out({static_cast<py::ssize_t>(offsets.size()), py::ssize_t{2}});
+  std::int64_t* dst = out.mutable_data();
+  for (std::size_t i = 0; i < offsets.size(); ++i) {
+    dst[2 * i] = static_cast<std::int64_t>(offsets[i].begin);
+    dst[2 * i + 1] = static_cast<std::int64_t>(offsets[i].end);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // Settings and models, with the CLI's names and defaults (tools/eqinfo.cpp).
 
@@ -200,20 +212,29 @@ class tokenizer_core {
   /// Encodes on one thread (threads == 1), or an equal-info input's segments
   /// (settings::segment_bytes) on `threads` threads (0: all cores); the
   /// tokens are the same.
-  py::array encode(const py::handle& data, unsigned threads) {
+  /// With offsets: (tokens, offsets) (eqinfo::tokenizer::encode_with_offsets).
+  py::object encode(const py::handle& data, unsigned threads, bool offsets) {
     const byte_view input(data);
+    const auto want = offsets ? eqinfo::want_offsets::yes : eqinfo::want_offsets::no;
     eqinfo::encoded e;
     {
       py::gil_scoped_release nogil;
       if (threads != 1 && config().kind == eqinfo::method::equal_info_ac && config().segment_bytes != 0) {
         const any_tokenizer prototype = snapshot();
-        e = std::visit([&](const auto& t) { return eqinfo::encode_parallel(t, input.bytes(), threads); }, prototype);
+        e = std::visit([&](const auto& t) { return eqinfo::encode_parallel(t, input.bytes(), threads, want); },
+                       prototype);
       } else {
         std::lock_guard lock(mutex_);
-        e = std::visit([&](auto& t) { return t.encode(input.bytes()); }, tok_);
+        e = std::visit([&](auto& t) { return t.encode(input.bytes(), want); }, tok_);
       }
     }
-    return to_numpy(e.tokens, token_bits());
+    return encoded_to_python(e, offsets);
+  }
+
+  py::object encoded_to_python(const eqinfo::encoded& e, bool offsets) const {
+    py::array tokens = to_numpy(e.tokens, token_bits());
+    if (!offsets) return tokens;
+    return py::make_tuple(tokens, offsets_to_numpy(e.offsets));
   }
 
   /// Exact decoding (byte_count) or bare decoding (none); equal-info windows
@@ -236,7 +257,7 @@ class tokenizer_core {
   }
 
   // --- many examples (oneTBB; results independent of `threads`)
-  py::list encode_batch(const py::sequence& items, unsigned threads) {
+  py::list encode_batch(const py::sequence& items, unsigned threads, bool offsets) {
     std::vector<byte_view> inputs;
     inputs.reserve(py::len(items));
     for (const py::handle item : items) inputs.emplace_back(item);
@@ -247,10 +268,11 @@ class tokenizer_core {
     {
       py::gil_scoped_release nogil;
       const any_tokenizer prototype = snapshot();
-      out = std::visit([&](const auto& t) { return eqinfo::encode_many(t, spans, threads); }, prototype);
+      const auto want = offsets ? eqinfo::want_offsets::yes : eqinfo::want_offsets::no;
+      out = std::visit([&](const auto& t) { return eqinfo::encode_many(t, spans, threads, want); }, prototype);
     }
     py::list result;
-    for (const auto& e : out) result.append(to_numpy(e.tokens, token_bits()));
+    for (const auto& e : out) result.append(encoded_to_python(e, offsets));
     return result;
   }
 
@@ -336,6 +358,12 @@ class tokenizer_core {
     return to_py_bytes(out);
   }
 
+  /// A copy of the tokenizer, taken under the mutex (batch calls then run without it).
+  any_tokenizer snapshot() {
+    std::lock_guard lock(mutex_);
+    return tok_;
+  }
+
  private:
   any_tokenizer make(const std::optional<py::bytes>& model, const std::string& source, const std::string& m,
                      unsigned window_bits, std::optional<unsigned> token_bits, std::optional<unsigned> precision,
@@ -398,18 +426,138 @@ class tokenizer_core {
     return eqinfo::tokenizer(eqinfo::uniform_model(s.kind == eqinfo::method::bytes ? 16 : s.precision_bits), s);
   }
 
-  /// A copy of the tokenizer, taken under the mutex (batch calls then run without it).
-  any_tokenizer snapshot() {
-    std::lock_guard lock(mutex_);
-    return tok_;
-  }
-
   bool static_ac_ = false;
   std::string model_kind_;
   std::string m1_config_;
   any_tokenizer tok_;
   std::mutex mutex_;
 };
+
+// ---------------------------------------------------------------------------
+// Streaming decoding (eqinfo/stream_decoder.hpp)
+
+template <class T>
+struct stream_of;
+template <class M>
+struct stream_of<eqinfo::tokenizer<M>> {
+  using single = eqinfo::stream_decoder<M>;
+  using batch = eqinfo::batch_stream_decoder<M>;
+};
+template <class... T>
+using single_streams = std::variant<typename stream_of<T>::single...>;
+template <class... T>
+using batch_streams = std::variant<typename stream_of<T>::batch...>;
+template <class V>
+struct streams_for;
+template <class... T>
+struct streams_for<std::variant<T...>> {
+  using single = single_streams<T...>;
+  using batch = batch_streams<T...>;
+};
+
+py::tuple stream_end_to_python(const eqinfo::stream_end& end) {
+  return py::make_tuple(to_py_bytes(end.bytes), end.leftover_tokens);
+}
+
+/// A variant of decoders behind a mutex: calls on one object run one at a time.
+template <class Variant>
+class locked_variant {
+ public:
+  explicit locked_variant(Variant v) : v_(std::move(v)) {}
+  template <class F>
+  decltype(auto) operator()(F&& f) {
+    std::lock_guard lock(mutex_);
+    return std::visit(std::forward<F>(f), v_);
+  }
+
+ private:
+  Variant v_;
+  std::mutex mutex_;
+};
+
+/// One stream decoded as its tokens arrive.
+class stream_core {
+ public:
+  stream_core(tokenizer_core& tok, std::optional<std::uint64_t> byte_count)
+      : dec_(std::visit([&](const auto& t)
+                            -> decoder { return typename stream_of<std::decay_t<decltype(t)>>::single(t, byte_count); },
+                        tok.snapshot())) {}
+
+  py::bytes push(const token_array& tokens) {
+    const std::vector<eqinfo::token_t> t = tokens_from(tokens);
+    bytes_t out;
+    {
+      py::gil_scoped_release nogil;
+      out = dec_([&](auto& d) { return d.push(t); });
+    }
+    return to_py_bytes(out);
+  }
+  py::tuple finish() {
+    eqinfo::stream_end end;
+    {
+      py::gil_scoped_release nogil;
+      end = dec_([](auto& d) { return d.finish(); });
+    }
+    return stream_end_to_python(end);
+  }
+  void reset(std::optional<std::uint64_t> byte_count) {
+    dec_([&](auto& d) { d.reset(byte_count); });
+  }
+  std::uint64_t tokens_seen() {
+    return dec_([](auto& d) { return d.tokens_seen(); });
+  }
+  std::uint64_t bytes_out() {
+    return dec_([](auto& d) { return d.bytes_out(); });
+  }
+
+ private:
+  using decoder = streams_for<any_tokenizer>::single;
+  locked_variant<decoder> dec_;
+};
+
+/// Many streams decoded in lockstep as their tokens arrive.
+class batch_stream_core {
+ public:
+  batch_stream_core(tokenizer_core& tok, std::size_t sequences)
+      : dec_(std::visit([&](const auto& t)
+                            -> decoder { return typename stream_of<std::decay_t<decltype(t)>>::batch(t, sequences); },
+                        tok.snapshot())) {}
+
+  py::list push(const py::sequence& chunks) {
+    std::vector<std::vector<eqinfo::token_t>> tokens;
+    tokens.reserve(py::len(chunks));
+    for (const py::handle item : chunks) tokens.push_back(tokens_from(as_token_array(item)));
+    const std::vector<std::span<const eqinfo::token_t>> spans(tokens.begin(), tokens.end());
+    std::vector<bytes_t> out;
+    {
+      py::gil_scoped_release nogil;
+      out = dec_([&](auto& d) { return d.push(spans); });
+    }
+    py::list result;
+    for (const auto& b : out) result.append(to_py_bytes(b));
+    return result;
+  }
+  py::tuple finish(std::size_t i) {
+    return stream_end_to_python(dec_([&](auto& d) { return d.finish(i); }));
+  }
+  void reset(std::size_t i) {
+    dec_([&](auto& d) { d.reset(i); });
+  }
+  std::size_t size() {
+    return dec_([](auto& d) { return d.size(); });
+  }
+
+ private:
+  using decoder = streams_for<any_tokenizer>::batch;
+  locked_variant<decoder> dec_;
+};
+
+py::bytes utf8_complete(const py::bytes& data) {
+  const std::string_view view = data;
+  const std::size_t keep =
+      eqinfo::incomplete_utf8_suffix(std::span(reinterpret_cast<const std::uint8_t*>(view.data()), view.size()));
+  return py::bytes(view.data(), view.size() - keep);
+}
 
 // ---------------------------------------------------------------------------
 // Model files
@@ -533,14 +681,31 @@ PYBIND11_MODULE(_eqinfo, m) {
       .def_property_readonly("model_kind", &tokenizer_core::model_kind)
       .def_property_readonly("storage_bytes", &tokenizer_core::storage_bytes)
       .def_property_readonly("m1_config", &tokenizer_core::m1_config)
-      .def("encode", &tokenizer_core::encode, py::arg("data"), py::arg("threads") = 1)
+      .def("encode", &tokenizer_core::encode, py::arg("data"), py::arg("threads") = 1, py::arg("offsets") = false)
       .def("decode", &tokenizer_core::decode, py::arg("tokens"), py::arg("n_bytes"), py::arg("threads") = 1)
-      .def("encode_batch", &tokenizer_core::encode_batch, py::arg("items"), py::arg("threads") = 0)
+      .def("encode_batch", &tokenizer_core::encode_batch, py::arg("items"), py::arg("threads") = 0,
+           py::arg("offsets") = false)
       .def("decode_batch", &tokenizer_core::decode_batch, py::arg("tokens"), py::arg("n_bytes"), py::arg("threads") = 0)
       .def("decode_bare_batch", &tokenizer_core::decode_bare_batch, py::arg("tokens"), py::arg("threads") = 0)
       .def("encode_eqt", &tokenizer_core::encode_eqt, py::arg("data"))
       .def("decode_eqt", &tokenizer_core::decode_eqt, py::arg("data"), py::arg("source"), py::arg("bare") = false,
            py::arg("threads") = 1);
+
+  py::class_<stream_core>(m, "StreamDecoderCore")
+      .def(py::init<tokenizer_core&, std::optional<std::uint64_t>>(), py::arg("tokenizer"), py::arg("byte_count"))
+      .def("push", &stream_core::push, py::arg("tokens"))
+      .def("finish", &stream_core::finish)
+      .def("reset", &stream_core::reset, py::arg("byte_count"))
+      .def_property_readonly("tokens_seen", &stream_core::tokens_seen)
+      .def_property_readonly("bytes_out", &stream_core::bytes_out);
+  py::class_<batch_stream_core>(m, "BatchStreamDecoderCore")
+      .def(py::init<tokenizer_core&, std::size_t>(), py::arg("tokenizer"), py::arg("sequences"))
+      .def("push", &batch_stream_core::push, py::arg("chunks"))
+      .def("finish", &batch_stream_core::finish, py::arg("sequence"))
+      .def("reset", &batch_stream_core::reset, py::arg("sequence"))
+      .def_property_readonly("size", &batch_stream_core::size);
+  // The longest prefix of whole UTF-8 characters (eqinfo::incomplete_utf8_suffix held back).
+  m.def("utf8_complete", &utf8_complete, py::arg("data"));
 
   m.def("train_unigram", &train_unigram, py::arg("items"), py::arg("precision") = 16);
   m.def("m1_random", &m1_random, py::arg("layers") = 3, py::arg("d_model") = 256, py::arg("heads") = 4,

@@ -43,8 +43,9 @@ if(EQINFO_MODE STREQUAL "find-package")
     -DEQINFO_INSTALL=ON "-DCMAKE_INSTALL_PREFIX=${prefix}")
   run_step("install eqinfo into ${prefix}"
     "${CMAKE_COMMAND}" --install "${EQINFO_WORK_DIR}/eqinfo-build" --config "${EQINFO_BUILD_TYPE}")
-  foreach(required_file
-      "include/eqinfo/tokenizer.hpp" "include/eqinfo/version.hpp")
+  # Every file of include/ (headers and the .inc files they include), nothing else needed.
+  file(GLOB_RECURSE source_headers RELATIVE "${EQINFO_SOURCE_DIR}" "${EQINFO_SOURCE_DIR}/include/*")
+  foreach(required_file IN LISTS source_headers)
     if(NOT EXISTS "${prefix}/${required_file}")
       message(FATAL_ERROR "[find-package] ${required_file} was not installed")
     endif()

@@ -25,15 +25,7 @@
 #define EQINFO_HAVE_MXCSR 1
 #endif
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("fp-contract=off")
-#endif
-#if defined(__clang__)
-#define EQINFO_NO_CONTRACT _Pragma("clang fp contract(off)")
-#else
-#define EQINFO_NO_CONTRACT
-#endif
+#include <eqinfo/detail/fp_strict_begin.inc>  // no FMA contraction until fp_strict_end.inc
 
 namespace eqinfo {
 inline namespace v1 {
@@ -180,8 +172,5 @@ inline void check_fp_environment() {
 }  // namespace v1
 }  // namespace eqinfo
 
-#undef EQINFO_NO_CONTRACT
 #undef EQINFO_M1_PER_ISA
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
+#include <eqinfo/detail/fp_strict_end.inc>

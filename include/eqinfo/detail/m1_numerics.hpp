@@ -26,15 +26,7 @@
 #endif
 static_assert(std::numeric_limits<float>::is_iec559, "eqinfo's M1 needs IEEE 754 single precision");
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("fp-contract=off")
-#endif
-#if defined(__clang__)
-#define EQINFO_NO_CONTRACT _Pragma("clang fp contract(off)")
-#else
-#define EQINFO_NO_CONTRACT
-#endif
+#include <eqinfo/detail/fp_strict_begin.inc>  // no FMA contraction until fp_strict_end.inc
 
 namespace eqinfo {
 inline namespace v1 {
@@ -52,7 +44,4 @@ inline constexpr float tiny = 0x1p-64f;
 }  // namespace v1
 }  // namespace eqinfo
 
-#undef EQINFO_NO_CONTRACT
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
+#include <eqinfo/detail/fp_strict_end.inc>

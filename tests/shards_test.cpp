@@ -32,8 +32,11 @@ struct fixture {
   eqinfo::shard_manifest m;
   std::string text = "Hello, shards!\n\nsecond document";
 
-  fixture() {
-    dir = fs::temp_directory_path() / ("eqinfo-shards-test-" + std::to_string(::getpid()));
+  /// window_bytes: EqualInfoAC b=16, N=8 with shard-000000.windows.npy.
+  explicit fixture(bool window_bytes = false) {
+    static int made = 0;  // fixtures alive at once get their own directories
+    dir =
+        fs::temp_directory_path() / ("eqinfo-shards-test-" + std::to_string(::getpid()) + "-" + std::to_string(made++));
     fs::remove_all(dir);
     fs::create_directories(dir);
     m.eqinfo_version = "0.1.0";
@@ -42,9 +45,14 @@ struct fixture {
     m.model_fingerprint = eqinfo::uniform_model(16).fingerprint();
     m.inputs.push_back({"a.txt", "text", 14, 0x12345678, 0, 1});
     m.inputs.push_back({"b.txt", "text", 15, 0x9abcdef0, 1, 1});
+    if (window_bytes) {
+      m.config.token_bits = 8;
+      m.window_bytes = true;
+    }
     eqinfo::tokenizer tok(eqinfo::uniform_model(16), m.config);
     const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
-    const auto first = tok.encode(bytes.subspan(0, 20)), second = tok.encode(bytes.subspan(20));
+    const auto first = tok.encode_with_offsets(bytes.subspan(0, 20));
+    const auto second = tok.encode_with_offsets(bytes.subspan(20));
     std::vector<eqinfo::token_t> tokens = first.tokens;
     tokens.insert(tokens.end(), second.tokens.begin(), second.tokens.end());
     const std::vector<eqinfo::shard_example> index = {
@@ -68,13 +76,26 @@ struct fixture {
     r.bytes = text.size();
     r.tokens = tokens.size();
     r.documents = 2;
+    if (window_bytes) {
+      const unsigned per = m.config.tokens_per_window();
+      for (const auto* e : {&first, &second})
+        for (std::size_t t = 0; t < e->offsets.size(); t += per)
+          windows.push_back(static_cast<std::uint32_t>(e->offsets[t].end - e->offsets[t].begin));
+      r.windows_file = "shard-000000.windows.npy";
+      put(r.windows_file, eqinfo::detail::shards::serialize_window_bytes(windows), r.windows_file_size,
+          r.windows_crc32);
+    }
     m.shards.push_back(r);
+    write_manifest();
+  }
+  void write_manifest() {
     eqinfo::detail::write_file_bytes(
         (dir / "manifest.json").string(),
         std::span<const unsigned char>(reinterpret_cast<const unsigned char*>(eqinfo::to_json(m).data()),
                                        eqinfo::to_json(m).size()));
   }
   ~fixture() { fs::remove_all(dir); }
+  std::vector<std::uint32_t> windows;  // window_bytes: what the windows file holds
 };
 
 }  // namespace
@@ -155,4 +176,46 @@ TEST_CASE("load_shard reads what the serialisers wrote and finds damage", "[shar
   CHECK(code_of([&] { eqinfo::load_shard(f.dir, m, 0); }) == errc::checksum_mismatch);
   fs::remove(path);
   CHECK(code_of([&] { eqinfo::load_shard(f.dir, m, 0); }) == errc::io_error);
+}
+
+TEST_CASE("window byte counts: stored, read back as token offsets, and checked", "[shards][offsets]") {
+  fixture f(true);
+  const eqinfo::shard_manifest m = eqinfo::load_shard_manifest(f.dir);
+  REQUIRE(m.window_bytes);
+  CHECK(eqinfo::to_json(m).find("\"window_bytes\": true") != std::string::npos);
+  const eqinfo::shard s = eqinfo::load_shard(f.dir, m, 0);
+  REQUIRE(s.window_bytes == f.windows);
+  eqinfo::tokenizer tok(eqinfo::uniform_model(16), m.config);
+  const unsigned per = m.config.tokens_per_window();
+  for (std::size_t i = 0; i < s.examples.size(); ++i) {
+    // The stored counts give the offsets encode_with_offsets gives for the example's bytes.
+    const auto& e = s.examples[i];
+    const auto want = tok.encode_with_offsets(std::string_view(f.text).substr(e.stream_offset, e.byte_count));
+    std::uint64_t at = 0;
+    std::size_t t = 0;
+    for (const std::uint32_t k : s.window_bytes_of(i)) {
+      for (unsigned j = 0; j < per; ++j, ++t) REQUIRE(want.offsets.at(t) == eqinfo::byte_span{at, at + k});
+      at += k;
+    }
+    REQUIRE(t == want.tokens.size());
+  }
+  // Manifests without the flag have no "window_bytes" key (their bytes do not change).
+  fixture plain;
+  CHECK(eqinfo::to_json(eqinfo::load_shard_manifest(plain.dir)).find("window_bytes") == std::string::npos);
+
+  // Counts that do not add up to an example's bytes (file and CRC consistent): corrupt_stream.
+  auto changed = f.windows;
+  changed[0] += 1;  // example 0's windows hold one byte more than it has
+  eqinfo::shard_manifest bad = m;
+  const auto data = eqinfo::detail::shards::serialize_window_bytes(changed);
+  eqinfo::detail::write_file_bytes((f.dir / bad.shards[0].windows_file).string(), data);
+  bad.shards[0].windows_crc32 = eqinfo::detail::crc32(data.data(), data.size());
+  CHECK(code_of([&] { eqinfo::load_shard(f.dir, bad, 0); }) == errc::corrupt_stream);
+  // A record without its windows file, or window_bytes for another method: the manifest is refused.
+  eqinfo::shard_manifest missing = m;
+  missing.shards[0].windows_file.clear();
+  CHECK(code_of([&] { eqinfo::parse_shard_manifest(eqinfo::to_json(missing), "m"); }) == errc::corrupt_stream);
+  eqinfo::shard_manifest other = m;
+  other.config.kind = eqinfo::method::ac;
+  CHECK(code_of([&] { eqinfo::parse_shard_manifest(eqinfo::to_json(other), "m"); }) == errc::corrupt_stream);
 }

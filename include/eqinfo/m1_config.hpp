@@ -66,12 +66,12 @@ struct transformer_config {
   std::string to_json() const {
     char eps[32];
     const auto r = std::to_chars(eps, eps + sizeof eps, norm_epsilon);
-    return "{\"layers\":" + std::to_string(layers) + ",\"d_model\":" + std::to_string(d_model) +
-           ",\"heads\":" + std::to_string(heads) + ",\"head_dim\":" + std::to_string(head_dim) +
-           ",\"d_ff\":" + std::to_string(d_ff) + ",\"context\":" + std::to_string(context) +
-           ",\"relative_buckets\":" + std::to_string(relative_buckets) +
-           ",\"relative_max_distance\":" + std::to_string(relative_max_distance) +
-           ",\"norm_epsilon\":" + std::string(eps, r.ptr) + "}";
+    detail::json_writer o(detail::json_writer::style::compact);
+    o.object().member("layers", layers).member("d_model", d_model).member("heads", heads);
+    o.member("head_dim", head_dim).member("d_ff", d_ff).member("context", context);
+    o.member("relative_buckets", relative_buckets).member("relative_max_distance", relative_max_distance);
+    o.key("norm_epsilon").raw(std::string_view(eps, static_cast<std::size_t>(r.ptr - eps))).end();
+    return o.str();
   }
 
   static transformer_config from_json(std::string_view text, const std::string& source) {

@@ -358,19 +358,20 @@ inline std::vector<m1_self_test> parse_self_tests(const std::string& text, const
 }  // namespace m1
 }  // namespace detail
 
+inline void to_json(const m1_self_test& t, detail::json_writer& o) {
+  o.object().key("settings").object();
+  o.member("method", to_string(t.config.kind)).member("window_bits", t.config.window_bits);
+  o.member("token_bits", t.config.token_bits).member("precision_bits", t.config.precision_bits);
+  o.member("rule", to_string(t.config.rule)).end();
+  o.member("input_hex", detail::hex_bytes(t.input)).member("byte_count", t.input.size());
+  o.key("tokens").array();
+  for (const token_t v : t.tokens) o.value(v);
+  o.end().end();
+}
 inline std::string to_json(const m1_self_test& t) {
-  const std::string input = detail::hex_bytes(t.input);
-  std::string tokens;
-  for (std::size_t i = 0; i < t.tokens.size(); ++i) {
-    if (i) tokens += ',';
-    tokens += std::to_string(t.tokens[i]);
-  }
-  return "{\"settings\":{\"method\":\"" + std::string(to_string(t.config.kind)) +
-         "\",\"window_bits\":" + std::to_string(t.config.window_bits) +
-         ",\"token_bits\":" + std::to_string(t.config.token_bits) +
-         ",\"precision_bits\":" + std::to_string(t.config.precision_bits) + ",\"rule\":\"" +
-         std::string(to_string(t.config.rule)) + "\"},\"input_hex\":\"" + input +
-         "\",\"byte_count\":" + std::to_string(t.input.size()) + ",\"tokens\":[" + tokens + "]}";
+  detail::json_writer o(detail::json_writer::style::compact);
+  to_json(t, o);
+  return o.str();
 }
 
 /// Encodes `inputs` under each of `configs` with these weights: the self-test
@@ -422,7 +423,8 @@ inline std::vector<unsigned char> serialize_m1(const transformer_weights& w,
   for (std::int32_t v : w.buckets) detail::put_le(data["relative_buckets"], static_cast<std::uint32_t>(v), 4);
 
   std::vector<unsigned char> body;
-  std::string header = "{";
+  detail::json_writer header(detail::json_writer::style::compact);
+  header.object();
   for (const auto& spec : detail::m1::tensor_specs(c, m1_format_version)) {
     const auto& bytes = data.at(spec.name);
     std::size_t count = detail::m1::dtype_size(spec.type);
@@ -431,30 +433,25 @@ inline std::vector<unsigned char> serialize_m1(const transformer_weights& w,
       throw error(errc::invalid_argument, "serialize_m1: tensor \"" + spec.name + "\" does not match the config");
     const std::size_t begin = body.size();
     body.insert(body.end(), bytes.begin(), bytes.end());
-    std::string shape;
-    for (std::size_t k = 0; k < spec.shape.size(); ++k) {
-      if (k) shape += ',';
-      shape += std::to_string(spec.shape[k]);
-    }
-    header += "\"" + spec.name + "\":{\"dtype\":\"" + detail::m1::dtype_name(spec.type) + "\",\"shape\":[" + shape +
-              "],\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(body.size()) + "]},";
+    header.key(spec.name).object().member("dtype", detail::m1::dtype_name(spec.type)).key("shape").array();
+    for (const std::size_t k : spec.shape) header.value(k);
+    header.end().key("data_offsets").array().value(begin).value(body.size()).end().end();
   }
   const std::uint32_t crc = detail::crc32(body.data(), body.size());
-  std::string tests = "[";
-  for (std::size_t i = 0; i < self_tests.size(); ++i) {
-    if (i) tests += ',';
-    tests += to_json(self_tests[i]);
-  }
-  tests += "]";
-  header += "\"__metadata__\":{\"format\":\"eqinfo-m1\",\"format_version\":\"" + std::to_string(m1_format_version) +
-            "\",\"config\":\"" + detail::json_escape(c.to_json()) + "\",\"tensor_crc32\":\"" + detail::m1::hex8(crc) +
-            "\"";
-  if (!self_tests.empty()) header += ",\"self_test\":\"" + detail::json_escape(tests) + "\"";
-  header += "}}";
-  while (header.size() % 8 != 0) header.push_back(' ');
+  detail::json_writer tests(detail::json_writer::style::compact);
+  tests.array();
+  for (const m1_self_test& t : self_tests) to_json(t, tests);
+  tests.end();
+  header.key("__metadata__").object().member("format", "eqinfo-m1");
+  header.member("format_version", std::to_string(m1_format_version)).member("config", c.to_json());
+  header.member("tensor_crc32", detail::m1::hex8(crc));
+  if (!self_tests.empty()) header.member("self_test", tests.str());
+  header.end().end();
+  std::string text = header.str();
+  while (text.size() % 8 != 0) text.push_back(' ');
   std::vector<unsigned char> out;
-  detail::put_le(out, header.size(), 8);
-  out.insert(out.end(), header.begin(), header.end());
+  detail::put_le(out, text.size(), 8);
+  out.insert(out.end(), text.begin(), text.end());
   out.insert(out.end(), body.begin(), body.end());
   return out;
 }

@@ -75,11 +75,15 @@ struct shard_input {
   std::uint64_t documents = 0;
 };
 
-/// A finished shard: its three files and what they hold.
+/// A finished shard: its files and what they hold.
 struct shard_record {
   std::string tokens_file, index_file, documents_file;  ///< names inside the directory
   std::uint64_t tokens_file_size = 0, index_file_size = 0, documents_file_size = 0;
   std::uint32_t tokens_crc32 = 0, index_crc32 = 0, documents_crc32 = 0;  ///< of each whole file
+  /// With shard_manifest::window_bytes: shard-NNNNNN.windows.npy (else "").
+  std::string windows_file;
+  std::uint64_t windows_file_size = 0;
+  std::uint32_t windows_crc32 = 0;
   std::uint64_t examples = 0, bytes = 0, tokens = 0, documents = 0;
   std::uint32_t source_crc32 = 0;  ///< CRC-32 of the examples' bytes, in order
   friend bool operator==(const shard_record&, const shard_record&) = default;
@@ -99,6 +103,9 @@ struct shard_manifest {
   std::uint64_t shard_examples = 1024;
   std::string token_format = "npy";  ///< "npy" (shard-NNNNNN.npy) or "raw" (shard-NNNNNN.bin)
   std::string text_field = "text";   ///< the jsonl field holding the document
+  /// EqualInfoAC: also store every window's byte count (token offsets,
+  /// shard-NNNNNN.windows.npy); never changes the tokens.
+  bool window_bytes = false;
   std::vector<shard_input> inputs;
   std::vector<shard_record> shards;
 
@@ -111,11 +118,22 @@ struct shard {
   std::vector<token_t> tokens;
   std::vector<shard_example> examples;
   std::vector<shard_document> documents;
+  /// With window_bytes: the byte count of each window of `tokens`, in order.
+  std::vector<std::uint32_t> window_bytes;
+  unsigned tokens_per_window = 0;  ///< b/N with window_bytes, else 0
 
   std::span<const token_t> tokens_of(std::size_t example) const {
     const shard_example& e = examples.at(example);
     return std::span<const token_t>(tokens).subspan(static_cast<std::size_t>(e.token_offset),
                                                     static_cast<std::size_t>(e.token_count));
+  }
+  /// With window_bytes: the byte count of each window of the example.
+  std::span<const std::uint32_t> window_bytes_of(std::size_t example) const {
+    const shard_example& e = examples.at(example);
+    if (tokens_per_window == 0) return {};
+    return std::span<const std::uint32_t>(window_bytes)
+        .subspan(static_cast<std::size_t>(e.token_offset / tokens_per_window),
+                 static_cast<std::size_t>(e.token_count / tokens_per_window));
   }
 };
 
@@ -210,6 +228,24 @@ inline std::vector<token_t> parse_tokens(std::span<const unsigned char> data, co
   return tokens;
 }
 
+/// shard-NNNNNN.windows.npy: 1-D <u4, every window's byte count (a window
+/// holds fewer than 2^32 bytes: windows.hpp, encode_job::cuts).
+inline std::vector<unsigned char> serialize_window_bytes(std::span<const std::uint32_t> counts) {
+  std::vector<unsigned char> body;
+  body.reserve(counts.size() * 4);
+  for (const std::uint32_t c : counts) put_le(body, c, 4);
+  return npy_file("<u4", "(" + std::to_string(counts.size()) + ",)", body);
+}
+
+inline std::vector<std::uint32_t> parse_window_bytes(std::span<const unsigned char> data, const std::string& source) {
+  std::size_t rows = 0;
+  const auto body = npy_body(data, source, "<u4", 4, 0, rows);
+  std::vector<std::uint32_t> out(rows);
+  le_reader in(body, source, errc::truncated_tokens);
+  for (auto& c : out) c = static_cast<std::uint32_t>(in.get(4, "window byte count"));
+  return out;
+}
+
 inline std::vector<unsigned char> serialize_index(std::span<const shard_example> rows) {
   std::vector<std::array<std::uint64_t, 6>> table;
   table.reserve(rows.size());
@@ -225,22 +261,28 @@ inline std::vector<unsigned char> serialize_documents(std::span<const shard_docu
   return int64_table<3>(std::span<const std::array<std::uint64_t, 3>>(table));
 }
 
-inline std::string method_name(method m) {
-  return m == method::bytes ? "bytes" : m == method::ac ? "ac" : "equal_info_ac";
+inline void write_record(const shard_record& r, json_writer& o) {
+  o.object();
+  o.member("tokens_file", r.tokens_file).member("tokens_file_size", r.tokens_file_size);
+  o.member("tokens_crc32", hex32(r.tokens_crc32));
+  o.member("index_file", r.index_file).member("index_file_size", r.index_file_size);
+  o.member("index_crc32", hex32(r.index_crc32));
+  o.member("documents_file", r.documents_file).member("documents_file_size", r.documents_file_size);
+  o.member("documents_crc32", hex32(r.documents_crc32));
+  o.member("examples", r.examples).member("bytes", r.bytes).member("tokens", r.tokens);
+  o.member("documents", r.documents).member("source_crc32", hex32(r.source_crc32));
+  if (!r.windows_file.empty()) {
+    o.member("windows_file", r.windows_file).member("windows_file_size", r.windows_file_size);
+    o.member("windows_crc32", hex32(r.windows_crc32));
+  }
+  o.end();
 }
 
-inline std::string json_string(std::string_view s) { return "\"" + json_escape(s) + "\""; }
-
+/// A shard's manifest entry alone (the done-record of a resumable run).
 inline std::string record_json(const shard_record& r) {
-  return "{\"tokens_file\": " + json_string(r.tokens_file) +
-         ", \"tokens_file_size\": " + std::to_string(r.tokens_file_size) + ", \"tokens_crc32\": \"" +
-         hex32(r.tokens_crc32) + "\", \"index_file\": " + json_string(r.index_file) +
-         ", \"index_file_size\": " + std::to_string(r.index_file_size) + ", \"index_crc32\": \"" +
-         hex32(r.index_crc32) + "\", \"documents_file\": " + json_string(r.documents_file) +
-         ", \"documents_file_size\": " + std::to_string(r.documents_file_size) + ", \"documents_crc32\": \"" +
-         hex32(r.documents_crc32) + "\", \"examples\": " + std::to_string(r.examples) +
-         ", \"bytes\": " + std::to_string(r.bytes) + ", \"tokens\": " + std::to_string(r.tokens) +
-         ", \"documents\": " + std::to_string(r.documents) + ", \"source_crc32\": \"" + hex32(r.source_crc32) + "\"}";
+  json_writer o;
+  write_record(r, o);
+  return o.str();
 }
 
 /// Reads the fields of a JSON object, naming `source` and the field in errors.
@@ -297,7 +339,14 @@ inline shard_record parse_record(const json_value& v, const std::string& source)
   r.tokens = o.number("tokens");
   r.documents = o.number("documents");
   r.source_crc32 = o.crc("source_crc32");
-  for (const std::string* name : {&r.tokens_file, &r.index_file, &r.documents_file})
+  std::vector<const std::string*> names = {&r.tokens_file, &r.index_file, &r.documents_file};
+  if (v.find("windows_file") != nullptr) {
+    r.windows_file = o.text("windows_file");
+    r.windows_file_size = o.number("windows_file_size");
+    r.windows_crc32 = o.crc("windows_crc32");
+    names.push_back(&r.windows_file);
+  }
+  for (const std::string* name : names)
     if (name->empty() || name->find('/') != std::string::npos || name->find('\\') != std::string::npos ||
         *name == "." || *name == "..")
       o.fail("names the file \"" + *name + "\", which is not a plain file name in the directory");
@@ -311,61 +360,50 @@ inline shard_record parse_record(const json_value& v, const std::string& source)
 /// the same text).
 inline std::string to_json(const shard_manifest& m) {
   using detail::hex32;
-  using detail::shards::json_string;
   const settings& s = m.config;
-  std::string o = "{\n";
-  o += "  \"format\": \"eqinfo-shards\",\n";
-  o += "  \"shard_format\": " + std::to_string(shard_format_version) + ",\n";
-  o += "  \"eqinfo_version\": " + json_string(m.eqinfo_version) + ",\n";
-  o += "  \"stream_format\": " + std::to_string(m.stream_format) + ",\n";
-  o += "  \"settings\": {\"method\": \"" + detail::shards::method_name(s.kind) + "\"";
-  if (s.kind == method::equal_info_ac) o += ", \"window_bits\": " + std::to_string(s.window_bits);
-  o += ", \"token_bits\": " + std::to_string(s.token_bits);
-  if (s.kind != method::bytes) o += ", \"precision_bits\": " + std::to_string(s.precision_bits);
-  if (s.kind == method::equal_info_ac) o += ", \"rule\": \"" + std::string(to_string(s.rule)) + "\"";
-  if (s.kind == method::equal_info_ac && m.stream_format >= 2)
-    o += ", \"segment_bytes\": " + std::to_string(s.segment_bytes);
-  o += "},\n";
-  o += "  \"model\": {\"kind\": " + json_string(m.model_kind) + ", \"path\": " + json_string(m.model_path) +
-       ", \"fingerprint\": \"" + hex32(m.model_fingerprint) + "\"},\n";
-  o += "  \"example_bytes\": " + std::to_string(m.example_bytes) + ",\n";
-  if (detail::shards::valid_utf8(m.separator)) o += "  \"separator\": " + json_string(m.separator) + ",\n";
-  o += "  \"separator_hex\": \"" + detail::hex_bytes(m.separator) + "\",\n";
-  o += std::string("  \"keep_documents\": ") + (m.keep_documents ? "true" : "false") + ",\n";
-  o += "  \"shard_examples\": " + std::to_string(m.shard_examples) + ",\n";
-  o += "  \"token_format\": " + json_string(m.token_format) + ",\n";
-  o += std::string("  \"token_dtype\": \"") + (m.token_width() == 2 ? "uint16" : "uint32") + "\",\n";
-  o += "  \"text_field\": " + json_string(m.text_field) + ",\n";
-  o += "  \"index_columns\": [";
-  for (std::size_t i = 0; i < 6; ++i) o += std::string(i ? ", " : "") + "\"" + detail::shards::index_columns[i] + "\"";
-  o += "],\n  \"documents_columns\": [";
-  for (std::size_t i = 0; i < 3; ++i)
-    o += std::string(i ? ", " : "") + "\"" + detail::shards::documents_columns[i] + "\"";
-  o += "],\n  \"inputs\": [";
+  detail::json_writer o;
+  o.object(true).member("format", "eqinfo-shards").member("shard_format", shard_format_version);
+  o.member("eqinfo_version", m.eqinfo_version).member("stream_format", m.stream_format);
+  o.key("settings").object().member("method", to_string(s.kind));
+  if (s.kind == method::equal_info_ac) o.member("window_bits", s.window_bits);
+  o.member("token_bits", s.token_bits);
+  if (s.kind != method::bytes) o.member("precision_bits", s.precision_bits);
+  if (s.kind == method::equal_info_ac) o.member("rule", to_string(s.rule));
+  if (s.kind == method::equal_info_ac && m.stream_format >= 2) o.member("segment_bytes", s.segment_bytes);
+  o.end();
+  o.key("model").object().member("kind", m.model_kind).member("path", m.model_path);
+  o.member("fingerprint", hex32(m.model_fingerprint)).end();
+  o.member("example_bytes", m.example_bytes);
+  if (detail::shards::valid_utf8(m.separator)) o.member("separator", m.separator);
+  o.member("separator_hex", detail::hex_bytes(m.separator)).member("keep_documents", m.keep_documents);
+  o.member("shard_examples", m.shard_examples).member("token_format", m.token_format);
+  o.member("token_dtype", m.token_width() == 2 ? "uint16" : "uint32").member("text_field", m.text_field);
+  if (m.window_bytes) o.member("window_bytes", true);  // absent: false (older manifests have none)
+  o.key("index_columns").array();
+  for (const char* c : detail::shards::index_columns) o.value(c);
+  o.end().key("documents_columns").array();
+  for (const char* c : detail::shards::documents_columns) o.value(c);
+  o.end().key("inputs").array(true);
   std::uint64_t input_bytes = 0, documents = 0;
-  for (std::size_t i = 0; i < m.inputs.size(); ++i) {
-    const shard_input& in = m.inputs[i];
-    o += std::string(i ? "," : "") + "\n    {\"path\": " + json_string(in.path) +
-         ", \"type\": " + json_string(in.type) + ", \"size\": " + std::to_string(in.size) + ", \"crc32\": \"" +
-         hex32(in.crc32) + "\", \"first_document\": " + std::to_string(in.first_document) +
-         ", \"documents\": " + std::to_string(in.documents) + "}";
+  for (const shard_input& in : m.inputs) {
+    o.object().member("path", in.path).member("type", in.type).member("size", in.size);
+    o.member("crc32", hex32(in.crc32)).member("first_document", in.first_document);
+    o.member("documents", in.documents).end();
     input_bytes += in.size;
     documents += in.documents;
   }
-  o += std::string(m.inputs.empty() ? "" : "\n  ") + "],\n  \"shards\": [";
+  o.end().key("shards").array(true);
   std::uint64_t examples = 0, bytes = 0, tokens = 0;
-  for (std::size_t k = 0; k < m.shards.size(); ++k) {
-    o += std::string(k ? "," : "") + "\n    " + detail::shards::record_json(m.shards[k]);
-    examples += m.shards[k].examples;
-    bytes += m.shards[k].bytes;
-    tokens += m.shards[k].tokens;
+  for (const shard_record& r : m.shards) {
+    detail::shards::write_record(r, o);
+    examples += r.examples;
+    bytes += r.bytes;
+    tokens += r.tokens;
   }
-  o += std::string(m.shards.empty() ? "" : "\n  ") + "],\n";
-  o += "  \"totals\": {\"inputs\": " + std::to_string(m.inputs.size()) +
-       ", \"input_bytes\": " + std::to_string(input_bytes) + ", \"documents\": " + std::to_string(documents) +
-       ", \"shards\": " + std::to_string(m.shards.size()) + ", \"examples\": " + std::to_string(examples) +
-       ", \"bytes\": " + std::to_string(bytes) + ", \"tokens\": " + std::to_string(tokens) + "}\n";
-  return o + "}\n";
+  o.end().key("totals").object().member("inputs", m.inputs.size()).member("input_bytes", input_bytes);
+  o.member("documents", documents).member("shards", m.shards.size()).member("examples", examples);
+  o.member("bytes", bytes).member("tokens", tokens).end();
+  return o.end().str() + "\n";
 }
 
 /// Parses manifest.json; `source` names it in errors. Throws errc::bad_magic
@@ -440,6 +478,9 @@ inline shard_manifest parse_shard_manifest(std::string_view json, const std::str
   if (m.token_format != "npy" && m.token_format != "raw")
     o.fail("has an unknown token_format \"" + m.token_format + "\"");
   m.text_field = o.text("text_field");
+  if (root.find("window_bytes") != nullptr) m.window_bytes = o.flag("window_bytes");
+  if (m.window_bytes && c.kind != method::equal_info_ac)
+    o.fail("has \"window_bytes\": true, which only equal_info_ac shards have");
 
   const json_value& inputs = o.field("inputs", kind::array);
   std::uint64_t next_document = 0, input_bytes = 0;
@@ -463,6 +504,9 @@ inline shard_manifest parse_shard_manifest(std::string_view json, const std::str
   for (std::size_t k = 0; k < shard_list.items.size(); ++k) {
     m.shards.push_back(detail::shards::parse_record(shard_list.items[k], source + ": shard " + std::to_string(k)));
     const shard_record& r = m.shards.back();
+    if (r.windows_file.empty() == m.window_bytes)
+      o.fail("shard " + std::to_string(k) + (m.window_bytes ? " lacks" : " has") +
+             " a windows_file; the manifest's \"window_bytes\" is " + (m.window_bytes ? "true" : "false"));
     if (r.examples == 0 || r.examples > m.shard_examples ||
         (r.examples < m.shard_examples && k + 1 < shard_list.items.size()))
       o.fail("shard " + std::to_string(k) + " holds " + std::to_string(r.examples) +
@@ -521,6 +565,12 @@ inline shard load_shard(const std::filesystem::path& dir, const shard_manifest& 
   for (const auto& row : detail::shards::parse_int64_table<3>(
            read_checked(documents_path, r.documents_file_size, r.documents_crc32), documents_path))
     out.documents.push_back({row[0], row[1], row[2]});
+  const std::string windows_path = m.window_bytes ? (dir / r.windows_file).string() : std::string();
+  if (m.window_bytes) {
+    out.window_bytes = detail::shards::parse_window_bytes(
+        read_checked(windows_path, r.windows_file_size, r.windows_crc32), windows_path);
+    out.tokens_per_window = m.config.tokens_per_window();
+  }
 
   auto bad = [&](const std::string& why) { throw error(errc::corrupt_stream, index_path + ": " + why); };
   if (out.examples.size() != r.examples || out.tokens.size() != r.tokens || out.documents.size() != r.documents)
@@ -533,9 +583,22 @@ inline shard load_shard(const std::filesystem::path& dir, const shard_manifest& 
     if (e.token_offset != token || e.byte_count == 0 || e.byte_count > m.example_bytes ||
         (i > 0 && e.stream_offset != out.examples[i - 1].stream_offset + out.examples[i - 1].byte_count))
       bad("example " + std::to_string(i) + " is not contiguous with the one before it, or empty or too long");
+    if (m.window_bytes) {
+      const std::uint64_t per = out.tokens_per_window;
+      std::uint64_t sum = 0;
+      if (e.token_count % per == 0 && (e.token_offset + e.token_count) / per <= out.window_bytes.size())
+        for (const std::uint32_t c : out.window_bytes_of(i)) sum += c;
+      if (e.token_count % per != 0 || sum != e.byte_count)
+        throw error(errc::corrupt_stream, windows_path + ": the windows of example " + std::to_string(i) + " hold " +
+                                              std::to_string(sum) + " bytes; the example has " +
+                                              std::to_string(e.byte_count));
+    }
     token += e.token_count;
     bytes += e.byte_count;
   }
+  if (m.window_bytes && out.window_bytes.size() * out.tokens_per_window != out.tokens.size())
+    throw error(errc::corrupt_stream, windows_path + ": " + std::to_string(out.window_bytes.size()) + " windows for " +
+                                          std::to_string(out.tokens.size()) + " tokens");
   if (token != out.tokens.size() || bytes != r.bytes)
     bad("the examples hold " + std::to_string(token) + " tokens and " + std::to_string(bytes) +
         " bytes; the shard has " + std::to_string(out.tokens.size()) + " and the manifest says " +

@@ -246,6 +246,9 @@ def check_manifest(manifest, source, other_methods=()):
     if o.text("token_format") not in ("npy", "raw"):
         o.fail(f'has an unknown token_format "{o.text("token_format")}"')
     o.text("text_field")
+    window_bytes = o.flag("window_bytes") if "window_bytes" in manifest else False
+    if window_bytes and method != "equal_info_ac":
+        o.fail('has "window_bytes": true, which only equal_info_ac shards have')
 
     inputs = o.field("inputs", list)
     next_document = input_bytes = 0
@@ -270,10 +273,19 @@ def check_manifest(manifest, source, other_methods=()):
         for key in ("examples", "bytes", "tokens", "documents"):
             r.number(key)
         r.crc("source_crc32")
-        for key in ("tokens_file", "index_file", "documents_file"):
+        names = ["tokens_file", "index_file", "documents_file"]
+        if "windows_file" in item:
+            r.text("windows_file")
+            r.number("windows_file_size")
+            r.crc("windows_crc32")
+            names.append("windows_file")
+        for key in names:
             name = item[key]
             if not name or "/" in name or "\\" in name or name in (".", ".."):
                 r.fail(f'names the file "{name}", which is not a plain file name in the directory')
+        if ("windows_file" in item) != window_bytes:
+            o.fail(f"shard {k} {'lacks' if window_bytes else 'has'} a windows_file; the manifest's "
+                   f'"window_bytes" is {"true" if window_bytes else "false"}')
         n = item["examples"]
         if n == 0 or n > shard_examples or (n < shard_examples and k + 1 < len(shards)):
             o.fail(f"shard {k} holds {n} examples; every shard but the last holds shard_examples = "
@@ -363,8 +375,9 @@ class Shards:
             _fail(ErrorCode.IO_ERROR, f"{self.path}: not a directory")
         self.manifest = read_manifest(self.path, other_methods)
         self.records = self.manifest["shards"]
+        self.window_bytes_stored = bool(self.manifest.get("window_bytes", False))
         for r in self.records:
-            for key in ("tokens", "index", "documents"):
+            for key in ("tokens", "index", "documents") + (("windows",) if self.window_bytes_stored else ()):
                 self._checked_size(r[f"{key}_file"], r[f"{key}_file_size"])
         self._indexes = [None] * len(self.records)
         self._tokens = [None] * len(self.records)
@@ -477,6 +490,43 @@ class Shards:
             self._indexes[k] = ix
         return self._indexes[k]
 
+    def window_bytes(self, k):
+        """Shard ``k``'s window byte counts (manifest ``"window_bytes": true``, made with
+        ``eqinfo shard --window-offsets``): uint32, one per equal-info window of
+        ``tokens(k)``, checked to add up to each example's byte count. Raises
+        ValueError for shards made without them."""
+        if not self.window_bytes_stored:
+            raise ValueError(f"{self.path}: the shards hold no window byte counts (made without "
+                             "'eqinfo shard --window-offsets')")
+        r = self.records[k]
+        path = self._checked_size(r["windows_file"], r["windows_file_size"])
+        counts = np.asarray(_npy(path, "<u4", 0, mmap=False))
+        per = self.settings["window_bits"] // self.token_bits
+        ix = self.index(k)
+        if len(counts) * per != len(self.tokens(k)):
+            _fail(ErrorCode.CORRUPT_STREAM, f"{path}: {len(counts)} windows for {len(self.tokens(k))} tokens")
+        sums = np.add.reduceat(counts.astype(np.int64), ix[:, 4] // per) if len(ix) and len(counts) else 0
+        bad = (ix[:, 5] % per != 0) | (sums != ix[:, 3]) if len(ix) else np.zeros(0, dtype=bool)
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            _fail(ErrorCode.CORRUPT_STREAM, f"{path}: the windows of example {i} do not hold its "
+                  f"{int(ix[i, 3])} bytes")
+        counts.setflags(write=False)
+        return counts
+
+    def token_offsets(self, i):
+        """Example ``i``'s token offsets, as ``Tokenizer.encode(..., return_offsets=True)``
+        gives them for its bytes: int64 [tokens, 2], rows ``[begin, end)`` relative to the
+        example's first byte (needs shards made with ``--window-offsets``)."""
+        e = self[i]
+        ix = self.index(e.shard)[e.index]
+        per = self.settings["window_bits"] // self.token_bits
+        first = int(ix[4]) // per
+        counts = self.window_bytes(e.shard)[first:first + int(ix[5]) // per].astype(np.int64)
+        ends = np.cumsum(counts)
+        spans = np.stack([ends - counts, ends], axis=1)
+        return np.repeat(spans, per, axis=0)
+
     def documents(self, k):
         """Shard ``k``'s document table: int64 [documents, 3] (DOCUMENTS_COLUMNS)."""
         r = self.records[k]
@@ -576,7 +626,7 @@ class Shards:
         """
         crcs_checked = 0
         for k, r in enumerate(self.records):
-            for key in ("tokens", "index", "documents"):
+            for key in ("tokens", "index", "documents") + (("windows",) if self.window_bytes_stored else ()):
                 path = self._checked_size(r[f"{key}_file"], r[f"{key}_file_size"])
                 actual, stored = _file_crc32(path), int(r[f"{key}_crc32"], 16)
                 if actual != stored:
@@ -585,6 +635,8 @@ class Shards:
                 crcs_checked += 1
             self._check_token_range(k)
             self.index(k)
+            if self.window_bytes_stored:
+                self.window_bytes(k)
         decoded = 0
         if tokenizer is not None:
             for k, r in enumerate(self.records):

@@ -209,10 +209,10 @@ int run(M model, const std::string& kind, std::uint32_t fingerprint, const optio
   const std::size_t total = (input.size() + o.example_bytes - 1) / o.example_bytes;
   const std::size_t last = o.count == static_cast<std::size_t>(-1) ? total : std::min(total, o.first + o.count);
   std::ofstream bits_out(o.out + ".bits", std::ios::binary);
-  std::string json = "{\"model_kind\": \"" + kind + "\", \"fingerprint\": \"" + eqinfo::detail::hex32(fingerprint) +
-                     "\", \"method\": \"" + (o.ac ? "ac" : "eq") + "\", \"window_bits\": " + std::to_string(o.b) +
-                     ", \"policy\": \"" + o.policy + "\", \"precision\": " + std::to_string(o.precision) +
-                     ", \"examples\": [";
+  eqinfo::detail::json_writer json;  // one object; its examples one per line
+  json.object().member("model_kind", kind).member("fingerprint", eqinfo::detail::hex32(fingerprint));
+  json.member("method", o.ac ? "ac" : "eq").member("window_bits", o.b).member("policy", o.policy);
+  json.member("precision", o.precision).key("examples").array(true);
   double wall = 0, cpu = 0;
   misread_counts mis;
   eqinfo::bit_vector bits;
@@ -225,33 +225,35 @@ int run(M model, const std::string& kind, std::uint32_t fingerprint, const optio
     for (std::size_t i = 0; i < bits.size(); ++i)
       if (bits[i]) packed[i / 8] = static_cast<char>(packed[i / 8] | (0x80 >> (i % 8)));
     bits_out.write(packed.data(), static_cast<std::streamsize>(packed.size()));
-    json += (e == o.first ? "\n" : ",\n");
-    json += "{\"bytes\": " + std::to_string(r.bytes) + ", \"bits\": " + std::to_string(r.bits);
+    json.object().member("bytes", r.bytes).member("bits", r.bits);
     if (!o.ac) {
-      json += ", \"windows\": [";
-      for (std::size_t i = 0; i < r.windows.size(); ++i) json += (i ? "," : "") + std::to_string(r.windows[i]);
-      json += "]";
+      json.key("windows").array();
+      for (const auto w : r.windows) json.value(w);
+      json.end();
     }
     if (o.spans) {
-      json += ", \"spans\": [";
-      for (std::size_t i = 0; i < r.spans.size(); ++i) {
-        json += i ? ",[" : "[";
-        for (std::size_t j = 0; j < r.spans[i].size(); ++j) json += (j ? "," : "") + std::to_string(r.spans[i][j]);
-        json += "]";
+      json.key("spans").array();
+      for (const auto& span : r.spans) {
+        json.array();
+        for (const auto v : span) json.value(v);
+        json.end();
       }
-      json += "]";
+      json.end();
     }
-    json += "}";
+    json.end();
   }
-  char timing[256];
-  std::snprintf(timing, sizeof timing, "],\n\"wall_s\": %.6f, \"cpu_s\": %.6f", wall, cpu);
-  json += timing;
+  char timing[64];
+  json.end();
+  std::snprintf(timing, sizeof timing, "%.6f", wall);
+  json.key("wall_s").raw(timing);
+  std::snprintf(timing, sizeof timing, "%.6f", cpu);
+  json.key("cpu_s").raw(timing);
   if (o.policy == "greedy")
-    json += ", \"misread_by_delay\": " + std::to_string(mis.delay) +
-            ", \"misread_by_greedy_exact\": " + std::to_string(mis.greedy_exact) +
-            ", \"zero_bit_end\": " + std::to_string(mis.zero_bit_end);
-  json += "}\n";
-  std::ofstream(o.out + ".json") << json;
+    json.member("misread_by_delay", mis.delay)
+        .member("misread_by_greedy_exact", mis.greedy_exact)
+        .member("zero_bit_end", mis.zero_bit_end);
+  json.end();
+  std::ofstream(o.out + ".json") << json.str() << "\n";
   if (!bits_out) throw std::runtime_error("cannot write " + o.out + ".bits");
   return 0;
 }

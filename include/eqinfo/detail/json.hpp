@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -348,27 +349,117 @@ inline std::string json_escape(std::string_view s) {
   return out;
 }
 
+/// Writes JSON text: escaping, separators and nesting in one place, for
+/// every JSON eqinfo writes (model files, manifests, the CLI's --json).
+///   compact: {"a":1,"b":[2,3]}     spaced: {"a": 1, "b": [2, 3]}
+/// A container opened with `lines` puts each element on its own line,
+/// indented two spaces per level (manifest.json). json_reader reads it all.
+class json_writer {
+ public:
+  enum class style { compact, spaced };
+  explicit json_writer(style s = style::spaced) : style_(s) {}
+
+  json_writer& object(bool lines = false) { return open('{', lines); }
+  json_writer& array(bool lines = false) { return open('[', lines); }
+  /// Closes the innermost object or array.
+  json_writer& end() {
+    const frame f = stack_.back();
+    stack_.pop_back();
+    if (f.lines && f.count > 0) newline();
+    out_ += f.closer;
+    return *this;
+  }
+  json_writer& key(std::string_view k) {
+    element();
+    quoted(k);
+    out_ += style_ == style::compact ? ":" : ": ";
+    after_key_ = true;
+    return *this;
+  }
+  json_writer& value(std::string_view text) {
+    element();
+    quoted(text);
+    return *this;
+  }
+  json_writer& value(const char* text) { return value(std::string_view(text)); }
+  json_writer& value(const std::string& text) { return value(std::string_view(text)); }
+  json_writer& value(bool b) { return raw(b ? "true" : "false"); }
+  template <class T>
+  requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) json_writer& value(T v) { return raw(std::to_string(v)); }
+  /// Text that is JSON already (a number formatted by the caller, a nested document).
+  json_writer& raw(std::string_view json) {
+    element();
+    out_ += json;
+    return *this;
+  }
+  template <class T>
+  json_writer& member(std::string_view k, const T& v) {
+    return key(k).value(v);
+  }
+  /// The text so far (complete once every container is closed).
+  const std::string& str() const noexcept { return out_; }
+
+ private:
+  struct frame {
+    char closer;
+    bool lines;
+    std::size_t count = 0;
+  };
+  json_writer& open(char opener, bool lines) {
+    element();
+    out_ += opener;
+    stack_.push_back({opener == '{' ? '}' : ']', lines});
+    return *this;
+  }
+  void element() {  // the separator before a new element of the innermost container
+    if (std::exchange(after_key_, false) || stack_.empty()) return;
+    frame& f = stack_.back();
+    if (f.count++ > 0) out_ += f.lines || style_ == style::compact ? "," : ", ";
+    if (f.lines) newline();
+  }
+  void newline() {
+    out_ += '\n';
+    out_.append(2 * stack_.size(), ' ');
+  }
+  void quoted(std::string_view text) {
+    out_ += '"';
+    out_ += json_escape(text);
+    out_ += '"';
+  }
+
+  style style_;
+  std::string out_;
+  std::vector<frame> stack_;
+  bool after_key_ = false;
+};
+
 /// Compact JSON text of `v` (members in their order, numbers as read):
 /// json_reader gives back an equal value.
-inline std::string json_write(const json_value& v) {
+inline void json_write(const json_value& v, json_writer& out) {
   switch (v.type) {
-    case json_value::kind::null: return "null";
-    case json_value::kind::boolean: return v.boolean ? "true" : "false";
-    case json_value::kind::number: return v.text;
-    case json_value::kind::string: return "\"" + json_escape(v.text) + "\"";
-    case json_value::kind::array: {
-      std::string out = "[";
-      for (std::size_t i = 0; i < v.items.size(); ++i) out += (i ? "," : "") + json_write(v.items[i]);
-      return out + "]";
-    }
-    case json_value::kind::object: {
-      std::string out = "{";
-      for (std::size_t i = 0; i < v.members.size(); ++i)
-        out += (i ? ",\"" : "\"") + json_escape(v.members[i].key) + "\":" + json_write(v.members[i].value);
-      return out + "}";
-    }
+    case json_value::kind::null: out.raw("null"); return;
+    case json_value::kind::boolean: out.value(v.boolean); return;
+    case json_value::kind::number: out.raw(v.text); return;
+    case json_value::kind::string: out.value(v.text); return;
+    case json_value::kind::array:
+      out.array();
+      for (const json_value& item : v.items) json_write(item, out);
+      out.end();
+      return;
+    case json_value::kind::object:
+      out.object();
+      for (const auto& m : v.members) {
+        out.key(m.key);
+        json_write(m.value, out);
+      }
+      out.end();
+      return;
   }
-  return "null";
+}
+inline std::string json_write(const json_value& v) {
+  json_writer out(json_writer::style::compact);
+  json_write(v, out);
+  return out.str();
 }
 
 }  // namespace detail

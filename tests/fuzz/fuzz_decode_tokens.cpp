@@ -11,7 +11,11 @@
 //     tokens) and truncated_tokens (only for a partial equal-info window);
 //   * decode(tokens, byte_count) either throws eqinfo::error with one of
 //     truncated_tokens, token_out_of_range, trailing_bits, corrupt_stream, or
-//     returns exactly byte_count bytes that encode to the same tokens.
+//     returns exactly byte_count bytes that encode to the same tokens;
+//   * the streaming decoder (Bytes, EqualInfoAC), fed the tokens in chunks
+//     of 1 to 4 tokens (sizes taken from the tokens' own bits), gives
+//     decode_bare's bytes and reports the tokens of a partial window; with
+//     the byte count, decode's bytes, or an error exactly where decode fails.
 //
 // This fuzzer found that exact equal-info decoding used to accept windows the
 // rule reads back but the encoder would have cut elsewhere (uniform model,
@@ -20,10 +24,15 @@
 // (detail::check_canonical_cuts), and the corpus keeps that input.
 #include "fuzz_common.hpp"
 
+#include <eqinfo/stream_decoder.hpp>
 #include <eqinfo/tokenizer.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <span>
+#include <type_traits>
 #include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -45,23 +54,66 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool whole_windows =
       c.settings.kind != eqinfo::method::equal_info_ac || tokens.size() % c.settings.tokens_per_window() == 0;
 
-  eqinfo_fuzz::with_tokenizer(c, [&](auto& tok) {
+  // Streams the tokens in chunks of 1 to 4; the bytes, or the error code.
+  const auto streamed = [&](auto& tok, std::optional<std::uint64_t> count, std::vector<std::uint8_t>& out,
+                            std::size_t& leftover) -> std::optional<errc> {
     try {
-      (void)tok.decode_bare(tokens);
+      using model_type = std::decay_t<decltype(tok.model())>;
+      eqinfo::stream_decoder<model_type> dec(tok, count);
+      for (std::size_t at = 0; at < tokens.size();) {
+        const std::size_t chunk = std::min<std::size_t>(1 + tokens[at] % 4, tokens.size() - at);
+        const auto got = dec.push(std::span(tokens).subspan(at, chunk));
+        out.insert(out.end(), got.begin(), got.end());
+        at += chunk;
+      }
+      eqinfo::stream_end end = dec.finish();
+      out.insert(out.end(), end.bytes.begin(), end.bytes.end());
+      leftover = end.leftover_tokens;
+      return std::nullopt;
+    } catch (const eqinfo::error& e) {
+      return e.code();
+    }
+  };
+  const bool streams = c.settings.kind != eqinfo::method::ac;
+
+  eqinfo_fuzz::with_tokenizer(c, [&](auto& tok) {
+    std::optional<std::vector<std::uint8_t>> bare;
+    try {
+      bare = tok.decode_bare(tokens);
     } catch (const eqinfo::error& e) {
       if (e.code() == errc::token_out_of_range)
         EQINFO_FUZZ_CHECK(!masked);
       else
         EQINFO_FUZZ_CHECK(e.code() == errc::truncated_tokens && !whole_windows);
     }
+    if (streams) {
+      std::vector<std::uint8_t> out;
+      std::size_t leftover = 0;
+      const std::optional<errc> failed = streamed(tok, std::nullopt, out, leftover);
+      if (bare) EQINFO_FUZZ_CHECK(!failed && out == *bare && leftover == 0);
+      if (failed) EQINFO_FUZZ_CHECK(*failed == errc::token_out_of_range && !masked);
+      if (!bare && !failed) EQINFO_FUZZ_CHECK(leftover == tokens.size() % c.settings.tokens_per_window());
+    }
 
     std::vector<std::uint8_t> bytes;
+    std::optional<errc> exact_error;
     try {
       bytes = tok.decode(tokens, byte_count);
     } catch (const eqinfo::error& e) {
+      exact_error = e.code();
+    }
+    if (streams) {
+      std::vector<std::uint8_t> out;
+      std::size_t leftover = 0;
+      const std::optional<errc> failed = streamed(tok, byte_count, out, leftover);
+      // It fails where decode fails (the first fault it meets may be another one).
+      EQINFO_FUZZ_CHECK(failed.has_value() == exact_error.has_value());
+      if (!failed) EQINFO_FUZZ_CHECK(out == bytes);
+    }
+    if (exact_error) {
       EQINFO_FUZZ_CHECK(eqinfo_fuzz::one_of(
-          e.code(), {errc::truncated_tokens, errc::token_out_of_range, errc::trailing_bits, errc::corrupt_stream}));
-      if (e.code() == errc::token_out_of_range) EQINFO_FUZZ_CHECK(!masked);
+          *exact_error, {errc::truncated_tokens, errc::token_out_of_range, errc::trailing_bits, errc::corrupt_stream}));
+      if (*exact_error == errc::token_out_of_range) EQINFO_FUZZ_CHECK(!masked);
       return;
     }
     EQINFO_FUZZ_CHECK(bytes.size() == byte_count);

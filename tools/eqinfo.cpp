@@ -38,10 +38,8 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
 #include <tbb/info.h>
-#include <tbb/parallel_for.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -1309,25 +1307,16 @@ int cmd_stats(std::span<const std::string> args) {
   std::vector<std::uint64_t> token_counts;  // [file * configs.size() + config]
   if (threads != 1) {
     for (const std::string& path : a.positional) inputs.push_back(read_input(path));
-    const std::size_t n = inputs.size() * configs.size();
-    token_counts.resize(n);
-    std::vector<std::exception_ptr> errors(n);
-    eqinfo::detail::parallel::run_in_arena(threads, [&] {
-      tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 1), [&](const tbb::blocked_range<std::size_t>& r) {
-        for (std::size_t k = r.begin(); k != r.end(); ++k) {
-          try {
-            const std::size_t i = k % configs.size();
-            with_tokenizer(configs[i].first, model_for(i), [&](auto& tok, const char*) {
-              token_counts[k] = tok.encode(std::span<const std::uint8_t>(inputs[k / configs.size()])).tokens.size();
-            });
-          } catch (...) {
-            errors[k] = std::current_exception();
-          }
-        }
-      });
-    });
-    for (const auto& e : errors)
-      if (e) std::rethrow_exception(e);
+    // The library's loop: the first error in (file, configuration) order, whatever the threads.
+    token_counts = eqinfo::detail::parallel::for_each_item<std::uint64_t>(
+        inputs.size() * configs.size(), threads, [&](std::size_t k) {
+          const std::size_t i = k % configs.size();
+          std::uint64_t count = 0;
+          with_tokenizer(configs[i].first, model_for(i), [&](auto& tok, const char*) {
+            count = tok.encode(std::span<const std::uint8_t>(inputs[k / configs.size()])).tokens.size();
+          });
+          return count;
+        });
   }
 
   std::vector<std::vector<std::string>> rows;

@@ -109,6 +109,15 @@ std::vector<Result> for_each_item(std::size_t n, unsigned threads, State& states
   return out;
 }
 
+/// for_each_item without per-thread state: `work(i)`.
+template <class Result, class Work>
+std::vector<Result> for_each_item(std::size_t n, unsigned threads, Work&& work) {
+  struct stateless {
+    stateless& local() noexcept { return *this; }
+  } none;
+  return for_each_item<Result>(n, threads, none, [&](stateless&, std::size_t i) { return work(i); });
+}
+
 /// Engines for the workers: one per thread, made on first use.
 template <class Model>
 class engines {

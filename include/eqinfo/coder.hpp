@@ -53,6 +53,15 @@ inline constexpr unsigned max_precision_bits = 24;
 
 namespace detail {
 
+/// The one precision check: throws `code` ("WHERE precision_bits P is
+/// outside [8, 24]") for a P the coder cannot use.
+inline void check_precision(std::uint64_t precision, errc code = errc::invalid_settings,
+                            const std::string& where = "") {
+  if (precision < min_precision_bits || precision > max_precision_bits)
+    throw error(code, where + "precision_bits " + std::to_string(precision) + " is outside [" +
+                          std::to_string(min_precision_bits) + ", " + std::to_string(max_precision_bits) + "]");
+}
+
 inline constexpr std::uint64_t frame_mask = 0xFFFFFFFFull;
 inline constexpr std::uint64_t frame_half = 0x80000000ull;
 inline constexpr std::uint64_t frame_quarter = 0x40000000ull;
@@ -306,10 +315,7 @@ struct value_reader {
 class arithmetic_encoder {
  public:
   explicit arithmetic_encoder(unsigned precision_bits) : precision_(precision_bits) {
-    if (precision_bits < min_precision_bits || precision_bits > max_precision_bits)
-      throw error(errc::invalid_settings, "precision_bits " + std::to_string(precision_bits) + " is outside [" +
-                                              std::to_string(min_precision_bits) + ", " +
-                                              std::to_string(max_precision_bits) + "]");
+    detail::check_precision(precision_bits);
   }
 
   unsigned precision_bits() const noexcept { return precision_; }
@@ -370,8 +376,7 @@ class arithmetic_decoder {
   arithmetic_decoder(const bit_vector& bits, std::size_t begin, std::size_t end, unsigned precision_bits,
                      bool pad = false)
       : reader_{&bits, end, pad}, begin_(begin), precision_(precision_bits) {
-    if (precision_bits < min_precision_bits || precision_bits > max_precision_bits)
-      throw error(errc::invalid_settings, "precision_bits " + std::to_string(precision_bits) + " is out of range");
+    detail::check_precision(precision_bits);
     if (begin > end || end > bits.size())
       throw error(errc::invalid_argument, "decoder range is outside the bit vector");
     value_ = reader_.read(begin_, 32);

@@ -154,13 +154,6 @@ class symbol_lookup {
   unsigned shift_ = 0;
 };
 
-inline void check_precision(unsigned precision) {
-  if (precision < min_precision_bits || precision > max_precision_bits)
-    throw error(errc::invalid_settings, "precision_bits " + std::to_string(precision) + " is outside [" +
-                                            std::to_string(min_precision_bits) + ", " +
-                                            std::to_string(max_precision_bits) + "]");
-}
-
 }  // namespace detail
 
 /// Integer weights -> CDF of total 2^P. Every byte gets 1 count plus its
@@ -354,8 +347,7 @@ class unigram_model {
     const std::uint32_t actual = detail::crc32(data.data(), body);
     if (stored != actual)
       throw error(errc::checksum_mismatch, source + ": CRC-32 " + hex(actual) + ", expected " + hex(stored));
-    if (precision < min_precision_bits || precision > max_precision_bits)
-      throw error(errc::bad_model_file, source + ": precision_bits " + std::to_string(precision) + " out of range");
+    detail::check_precision(precision, errc::bad_model_file, source + ": ");
     return unigram_model(counts, static_cast<unsigned>(precision));
   }
 

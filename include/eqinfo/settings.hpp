@@ -109,9 +109,7 @@ struct settings {
       if (token_bits != 8) fail("method bytes uses 8-bit tokens; token_bits is " + std::to_string(token_bits));
       return;
     }
-    if (precision_bits < min_precision_bits || precision_bits > max_precision_bits)
-      fail("precision_bits " + std::to_string(precision_bits) + " is outside [" + std::to_string(min_precision_bits) +
-           ", " + std::to_string(max_precision_bits) + "]");
+    detail::check_precision(precision_bits);
     if (token_bits < 1 || token_bits > max_token_bits)
       fail("token_bits " + std::to_string(token_bits) + " is outside [1, " + std::to_string(max_token_bits) + "]");
     if (kind != method::equal_info_ac) return;

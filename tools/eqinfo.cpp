@@ -453,7 +453,7 @@ std::string help_text(const std::string& command) {
       {"%DEF_S%", std::to_string(defaults.segment_bytes)},
       {"%DEF_N%", std::to_string(defaults.token_bits)},
       {"%DEF_P%", std::to_string(defaults.precision_bits)},
-      {"%DEF_RULE%", defaults.rule == eqinfo::window_rule::delay ? "delay" : "greedy-exact"},
+      {"%DEF_RULE%", std::string(eqinfo::user_name(defaults.rule))},
   };
   for (const auto& [key, value] : fields)
     for (auto at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size()))
@@ -762,15 +762,10 @@ class progress_report {
 // Settings and models
 
 std::string method_name(const eqinfo::settings& s, bool unigram) {
-  switch (s.kind) {
-    case eqinfo::method::bytes: return "bytes";
-    case eqinfo::method::ac: return unigram ? "static-ac" : "ac";
-    case eqinfo::method::equal_info_ac: return "equal-info";
-  }
-  return "?";
+  return std::string(eqinfo::user_name(s.kind, unigram));
 }
 
-std::string rule_name(eqinfo::window_rule r) { return r == eqinfo::window_rule::delay ? "delay" : "greedy-exact"; }
+std::string rule_name(eqinfo::window_rule r) { return std::string(eqinfo::user_name(r)); }
 
 /// Settings as command-line options (what decoding raw/npy tokens needs).
 std::string settings_options(const eqinfo::settings& s, bool unigram) {

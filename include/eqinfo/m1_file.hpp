@@ -321,20 +321,12 @@ inline std::vector<m1_self_test> parse_self_tests(const std::string& text, const
     const json_value* rule_name = s->find("rule");
     if (method_name == nullptr || rule_name == nullptr)
       throw error(errc::bad_model_file, source + ": self_test settings lack method or rule");
-    if (method_name->text == "bytes")
-      t.config.kind = method::bytes;
-    else if (method_name->text == "ac")
-      t.config.kind = method::ac;
-    else if (method_name->text == "equal_info_ac")
-      t.config.kind = method::equal_info_ac;
-    else
-      throw error(errc::bad_model_file, source + ": self_test method \"" + method_name->text + "\"");
-    if (rule_name->text == "delay")
-      t.config.rule = window_rule::delay;
-    else if (rule_name->text == "greedy_exact")
-      t.config.rule = window_rule::greedy_exact;
-    else
-      throw error(errc::bad_model_file, source + ": self_test rule \"" + rule_name->text + "\"");
+    const auto kind = method_from_string(method_name->text);
+    if (!kind) throw error(errc::bad_model_file, source + ": self_test method \"" + method_name->text + "\"");
+    t.config.kind = *kind;
+    const auto rule = rule_from_string(rule_name->text);
+    if (!rule) throw error(errc::bad_model_file, source + ": self_test rule \"" + rule_name->text + "\"");
+    t.config.rule = *rule;
     auto small = [&](const char* key) {
       const auto v = detail::json_uint(s->find(key), std::string("self_test ") + key, errc::bad_model_file, source);
       if (v > 1u << 20) throw error(errc::bad_model_file, source + ": self_test " + key + " out of range");

@@ -38,47 +38,96 @@ enum class window_rule : std::uint8_t {
   greedy_exact = 0,
 };
 
+/// Every name of a method, in one table. The first row of a method (with
+/// its static_ac) is the name users see and type on the command line and in
+/// Python; the canonical row is to_string's spelling, the one file formats
+/// (.eqt headers, manifests, M1 self-tests) store; the other rows are the
+/// aliases the CLI documents ('_' for '-', "equal-info-ac").
+struct method_name {
+  std::string_view text;
+  method kind;
+  bool static_ac;  ///< StaticAC: ac driven by a unigram model (the caller must supply one)
+  bool canonical;
+};
+inline constexpr method_name method_names[] = {
+    {"bytes", method::bytes, false, true},
+    {"ac", method::ac, false, true},
+    {"static-ac", method::ac, true, false},
+    {"equal-info", method::equal_info_ac, false, false},
+    {"equal_info_ac", method::equal_info_ac, false, true},
+    {"static_ac", method::ac, true, false},
+    {"equal_info", method::equal_info_ac, false, false},
+    {"equal-info-ac", method::equal_info_ac, false, false},
+};
+
+/// The same for window rules.
+struct rule_name {
+  std::string_view text;
+  window_rule rule;
+  bool canonical;
+};
+inline constexpr rule_name rule_names[] = {
+    {"delay", window_rule::delay, true},
+    {"greedy-exact", window_rule::greedy_exact, false},
+    {"greedy_exact", window_rule::greedy_exact, true},
+};
+
+/// The canonical (file format) name.
 constexpr std::string_view to_string(method m) noexcept {
-  switch (m) {
-    case method::bytes: return "bytes";
-    case method::ac: return "ac";
-    case method::equal_info_ac: return "equal_info_ac";
-  }
+  for (const auto& n : method_names)
+    if (n.kind == m && n.canonical) return n.text;
   return "?";
 }
-
 constexpr std::string_view to_string(window_rule r) noexcept {
-  switch (r) {
-    case window_rule::greedy_exact: return "greedy_exact";
-    case window_rule::delay: return "delay";
-  }
+  for (const auto& n : rule_names)
+    if (n.rule == r && n.canonical) return n.text;
   return "?";
 }
 
-/// A method as users name it on the command line and in Python: "bytes",
-/// "ac", "static-ac" or "equal-info" ('_' for '-', and "equal-info-ac", are
-/// accepted). StaticAC is ac driven by a unigram model, so the name also
-/// tells the caller that it must supply one.
+/// The name users see (CLI, Python): "bytes", "ac", "static-ac", "equal-info".
+constexpr std::string_view user_name(method m, bool static_ac = false) noexcept {
+  for (const auto& n : method_names)
+    if (n.kind == m && n.static_ac == (static_ac && m == method::ac)) return n.text;
+  return "?";
+}
+/// "delay" or "greedy-exact".
+constexpr std::string_view user_name(window_rule r) noexcept {
+  for (const auto& n : rule_names)
+    if (n.rule == r) return n.text;
+  return "?";
+}
+
+/// A method as users name it (any row of method_names).
 struct named_method {
   method kind;
   bool static_ac;
 };
-
 constexpr std::optional<named_method> parse_method_name(std::string_view name) noexcept {
-  if (name == "bytes") return named_method{method::bytes, false};
-  if (name == "ac") return named_method{method::ac, false};
-  if (name == "static-ac" || name == "static_ac") return named_method{method::ac, true};
-  if (name == "equal-info" || name == "equal_info" || name == "equal-info-ac" || name == "equal_info_ac")
-    return named_method{method::equal_info_ac, false};
+  for (const auto& n : method_names)
+    if (n.text == name) return named_method{n.kind, n.static_ac};
+  return std::nullopt;
+}
+/// A rule as users name it (any row of rule_names).
+constexpr std::optional<window_rule> parse_window_rule(std::string_view name) noexcept {
+  for (const auto& n : rule_names)
+    if (n.text == name) return n.rule;
   return std::nullopt;
 }
 
-/// "delay" or "greedy-exact" ("greedy_exact", as to_string spells it, too).
-constexpr std::optional<window_rule> parse_window_rule(std::string_view name) noexcept {
-  if (name == "delay") return window_rule::delay;
-  if (name == "greedy-exact" || name == "greedy_exact") return window_rule::greedy_exact;
+/// Canonical names only (what file formats store: no aliases).
+constexpr std::optional<method> method_from_string(std::string_view text) noexcept {
+  for (const auto& n : method_names)
+    if (n.text == text && n.canonical) return n.kind;
   return std::nullopt;
 }
+constexpr std::optional<window_rule> rule_from_string(std::string_view text) noexcept {
+  for (const auto& n : rule_names)
+    if (n.text == text && n.canonical) return n.rule;
+  return std::nullopt;
+}
+
+static_assert(to_string(method::equal_info_ac) == "equal_info_ac" && user_name(method::ac, true) == "static-ac" &&
+              user_name(window_rule::greedy_exact) == "greedy-exact");
 
 inline constexpr unsigned max_token_bits = 24;
 inline constexpr unsigned max_window_bits = 65536;

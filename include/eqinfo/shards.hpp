@@ -426,14 +426,9 @@ inline shard_manifest parse_shard_manifest(std::string_view json, const std::str
   const detail::shards::object_reader s(o.field("settings", kind::object), source + ": \"settings\"");
   const std::string method_text = s.text("method");
   settings& c = m.config;
-  if (method_text == "bytes")
-    c.kind = method::bytes;
-  else if (method_text == "ac")
-    c.kind = method::ac;
-  else if (method_text == "equal_info_ac")
-    c.kind = method::equal_info_ac;
-  else
-    s.fail("has an unknown method \"" + method_text + "\"");
+  const auto parsed_method = method_from_string(method_text);
+  if (!parsed_method) s.fail("has an unknown method \"" + method_text + "\"");
+  c.kind = *parsed_method;
   c.token_bits = s.small("token_bits");
   if (c.kind == method::bytes) {  // the tokenizer's normalised bytes settings
     c.precision_bits = 16;
@@ -445,12 +440,9 @@ inline shard_manifest parse_shard_manifest(std::string_view json, const std::str
   if (c.kind == method::equal_info_ac) {
     c.window_bits = s.small("window_bits");
     const std::string rule = s.text("rule");
-    if (rule == "delay")
-      c.rule = window_rule::delay;
-    else if (rule == "greedy_exact")
-      c.rule = window_rule::greedy_exact;
-    else
-      s.fail("has an unknown rule \"" + rule + "\"");
+    const auto parsed = rule_from_string(rule);
+    if (!parsed) s.fail("has an unknown rule \"" + rule + "\"");
+    c.rule = *parsed;
     // Stream format 1 (eqinfo 0.2) had no segments.
     c.segment_bytes = m.stream_format >= 2 ? s.number("segment_bytes") : 0;
   }

@@ -153,17 +153,6 @@ py::array offsets_to_numpy(std::span<const eqinfo::byte_span> offsets) {
 // ---------------------------------------------------------------------------
 // Settings and models, with the CLI's names and defaults (tools/eqinfo.cpp).
 
-std::string method_name(eqinfo::method m, bool static_ac) {
-  switch (m) {
-    case eqinfo::method::bytes: return "bytes";
-    case eqinfo::method::ac: return static_ac ? "static-ac" : "ac";
-    case eqinfo::method::equal_info_ac: return "equal-info";
-  }
-  return "?";
-}
-
-std::string rule_name(eqinfo::window_rule r) { return r == eqinfo::window_rule::delay ? "delay" : "greedy-exact"; }
-
 using any_tokenizer = std::variant<eqinfo::tokenizer<eqinfo::uniform_model>, eqinfo::tokenizer<eqinfo::unigram_model>,
                                    eqinfo::tokenizer<eqinfo::m1_model>>;
 
@@ -187,11 +176,11 @@ class tokenizer_core {
   const eqinfo::settings& config() const {
     return std::visit([](const auto& t) -> const eqinfo::settings& { return t.config(); }, tok_);
   }
-  std::string method() const { return method_name(config().kind, static_ac_); }
+  std::string method() const { return std::string(eqinfo::user_name(config().kind, static_ac_)); }
   unsigned window_bits() const { return config().window_bits; }
   unsigned token_bits() const { return config().token_bits; }
   unsigned precision() const { return config().precision_bits; }
-  std::string rule() const { return rule_name(config().rule); }
+  std::string rule() const { return std::string(eqinfo::user_name(config().rule)); }
   std::uint64_t segment_bytes() const { return config().segment_bytes; }
   std::size_t lanes() const {
     return std::visit([](const auto& t) { return t.lanes(); }, tok_);
@@ -605,11 +594,11 @@ py::dict read_eqt(const py::handle& data, const std::string& source) {
     f = eqinfo::parse_token_file(input.bytes(), source);
   }
   py::dict out;
-  out["method"] = method_name(f.config.kind, false);
+  out["method"] = std::string(eqinfo::user_name(f.config.kind));
   out["window_bits"] = f.config.window_bits;
   out["token_bits"] = f.config.token_bits;
   out["precision"] = f.config.precision_bits;
-  out["rule"] = rule_name(f.config.rule);
+  out["rule"] = std::string(eqinfo::user_name(f.config.rule));
   out["segment_bytes"] = f.config.segment_bytes;
   out["model_fingerprint"] = f.model_fingerprint;
   out["n_bytes"] = f.byte_count;

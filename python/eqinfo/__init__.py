@@ -29,6 +29,7 @@ import os
 import numpy as np
 
 from ._errors import Error, ErrorCode, FileError
+from . import shards as _shards
 from .shards import Shards
 
 _EXTENSION = None
@@ -81,9 +82,9 @@ __all__ = [
 
 #: Method names (the CLI's): one token per byte; one arithmetic-code stream;
 #: ``ac`` that requires a unigram model; equal-info windows.
-METHODS = ("bytes", "ac", "static-ac", "equal-info")
+METHODS = _shards.USER_METHODS
 #: Equal-info window rules.
-RULES = ("delay", "greedy-exact")
+RULES = tuple(_shards.RULES.values())
 
 _DTYPES = {1: np.dtype(np.uint8), 2: np.dtype(np.uint16), 4: np.dtype(np.uint32)}
 

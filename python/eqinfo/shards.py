@@ -61,8 +61,14 @@ STREAM_FORMATS = (1, 2)
 INDEX_COLUMNS = ("stream_offset", "document", "document_offset", "byte_count", "token_offset", "token_count")
 #: Document table columns (shard-NNNNNN.docs.npy).
 DOCUMENTS_COLUMNS = ("document", "stream_offset", "byte_count")
-#: The manifest's method names (include/eqinfo/shards.hpp) and Tokenizer's (the CLI's) for each.
+# Python's one table of method and rule names (the C++ one is method_names /
+# rule_names in include/eqinfo/settings.hpp; here so that this module needs no
+# extension). eqinfo.METHODS and eqinfo.RULES are read from it.
+#: The manifest's (canonical) method names and Tokenizer's (the CLI's) for each.
 METHODS = {"bytes": "bytes", "ac": "ac", "equal_info_ac": "equal-info"}
+#: Every method name Tokenizer and the CLI take: ``ac`` that requires a unigram
+#: model is ``static-ac``.
+USER_METHODS = ("bytes", "ac", "static-ac", "equal-info")
 #: The manifest's window rule names and Tokenizer's for each.
 RULES = {"delay": "delay", "greedy_exact": "greedy-exact"}
 _MIN_PRECISION, _MAX_PRECISION, _MAX_TOKEN_BITS, _MAX_WINDOW_BITS = 8, 24, 24, 65536

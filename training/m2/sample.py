@@ -34,12 +34,11 @@ from typing import List, Optional
 
 import numpy as np
 import torch
+from eqinfo.shards import USER_METHODS  # the methods eqinfo codes, by the names its CLI and Tokenizer take
 
 from training import common
 from training.m2.evaluate import load_model
 from training.m2.shards import ShardSet
-
-CLI_METHOD = {"equal-info": "equal-info", "ac": "ac", "static-ac": "static-ac", "bytes": "bytes"}
 
 
 @torch.no_grad()
@@ -101,8 +100,8 @@ def manifest_model_path(shards: ShardSet) -> Optional[str]:
 
 def eqinfo_decode_bare(tokens: np.ndarray, shards: ShardSet, cli: str, model: Optional[str]) -> bytes:
     """Bare decoding with the CLI and the shards' settings."""
-    method = CLI_METHOD.get(shards.method)
-    if method is None:
+    method = shards.method
+    if method not in USER_METHODS:
         raise SystemExit(f"sample: eqinfo does not decode method {shards.method!r}")
     n = shards.token_bits or 8
     cmd = [cli, "decode", "--bare", "--format", "npy", "--method", method]
@@ -156,10 +155,10 @@ def bindings_tokenizer(shards: ShardSet, eqinfo_model: Optional[str] = None):
     """An eqinfo.Tokenizer with the shards' settings and model, or None without the bindings
     (or for a method eqinfo does not code)."""
     bindings = _bindings()
-    if bindings is None or shards.method not in CLI_METHOD:
+    if bindings is None or shards.method not in USER_METHODS:
         return None
     model = eqinfo_model or manifest_model_path(shards)
-    return bindings.Tokenizer(model or "uniform", method=CLI_METHOD[shards.method],
+    return bindings.Tokenizer(model or "uniform", method=shards.method,
                               window_bits=shards.window_bits or 16, token_bits=shards.token_bits or 8,
                               precision=shards.precision_bits, rule=str(shards.rule or "delay").replace("_", "-"),
                               segment_bytes=shards.manifest["settings"].get("segment_bytes") or 0)

@@ -333,3 +333,39 @@ TEST_CASE("parse_model_file tells unigram and M1 files apart by content", "[m1][
   const std::vector<std::uint8_t> neither = eqinfo_test::bytes_of("neither a model nor a safetensors file");
   REQUIRE(code_of([&] { (void)eqinfo::parse_model_file(neither, "c"); }) == errc::bad_magic);
 }
+
+TEST_CASE("M1 config ranges: the table Python reads too (detail/m1_config_checks.inc)", "[m1]") {
+  transformer_config base;
+  base.layers = 1;
+  base.d_model = 8;
+  base.heads = 2;
+  base.head_dim = 4;
+  base.d_ff = 8;
+  base.context = 8;
+  base.validate();
+  // The same edge cases as training/tests/test_m1_reference.py.
+  struct edge {
+    void (*change)(transformer_config&);
+    bool ok;
+  };
+  const edge edges[] = {
+      {[](transformer_config& c) { c.relative_buckets = 32, c.relative_max_distance = 16; }, false},
+      {[](transformer_config& c) { c.relative_buckets = 32, c.relative_max_distance = 17; }, true},
+      {[](transformer_config& c) { c.relative_buckets = 5, c.relative_max_distance = 2; }, false},
+      {[](transformer_config& c) { c.relative_buckets = 5, c.relative_max_distance = 3; }, true},
+      {[](transformer_config& c) { c.heads = 128, c.head_dim = 1024; }, false},
+      {[](transformer_config& c) { c.heads = 64, c.head_dim = 1024; }, true},
+      {[](transformer_config& c) { c.context = 1; }, false},
+      {[](transformer_config& c) { c.layers = 257; }, false},
+      {[](transformer_config& c) { c.d_ff = 65537; }, false},
+  };
+  for (std::size_t i = 0; i < std::size(edges); ++i) {
+    INFO("edge " << i);
+    transformer_config c = base;
+    edges[i].change(c);
+    if (edges[i].ok)
+      c.validate();
+    else
+      CHECK(code_of([&] { c.validate(); }) == errc::invalid_settings);
+  }
+}

@@ -45,20 +45,10 @@ struct transformer_config {
     auto check = [&](bool ok, const char* what) {
       if (!ok) throw error(code, source + ": " + what);
     };
-    check(layers >= 1 && layers <= 256, "layers must be in [1, 256]");
-    check(d_model >= 1 && d_model <= 16384, "d_model must be in [1, 16384]");
-    check(heads >= 1 && heads <= 256, "heads must be in [1, 256]");
-    check(head_dim >= 1 && head_dim <= 1024, "head_dim must be in [1, 1024]");
-    check(d_ff >= 1 && d_ff <= 65536, "d_ff must be in [1, 65536]");
-    // The int32 sums of docs/m1-integer.md cannot overflow within these bounds:
-    // a linear layer sums K <= 65536 products of |int8| <= 127 (< 2^30), q.k
-    // sums head_dim <= 1024 of them (< 2^24), p.v sums context <= 65536
-    // products 255 * 127 (< 2^31).
-    check(std::uint64_t{heads} * head_dim <= 65536, "heads * head_dim must be at most 65536");
-    check(context >= 2 && context <= 65536, "context must be in [2, 65536]");
-    check(relative_buckets >= 1 && relative_buckets <= 4096, "relative_buckets must be in [1, 4096]");
-    check(relative_max_distance > relative_buckets / 2,
-          "relative_max_distance must exceed relative_buckets / 2 (T5's bucket formula divides by its log ratio)");
+    // Every range, from the table Python's M1Config.validate reads too.
+#define EQINFO_M1_CHECK(condition, message) check(condition, message);
+#include <eqinfo/detail/m1_config_checks.inc>
+#undef EQINFO_M1_CHECK
     check(std::isfinite(norm_epsilon) && norm_epsilon > 0, "norm_epsilon must be positive and finite");
   }
 

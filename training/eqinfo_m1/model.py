@@ -8,7 +8,10 @@ include/eqinfo/transformer.hpp implements the same function.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import os
+import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -45,24 +48,17 @@ class M1Config:
         return self.layers * (2 * d + 4 * d * a + self.heads * self.relative_buckets + 2 * d * self.d_ff) + d
 
     def validate(self) -> None:
-        """Same ranges as transformer_config::validate in the C++."""
-        checks = [
-            (1 <= self.layers <= 256, "layers must be in [1, 256]"),
-            (1 <= self.d_model <= 16384, "d_model must be in [1, 16384]"),
-            (1 <= self.heads <= 256, "heads must be in [1, 256]"),
-            (1 <= self.head_dim <= 1024, "head_dim must be in [1, 1024]"),
-            (1 <= self.d_ff <= 65536, "d_ff must be in [1, 65536]"),
-            (2 <= self.context <= 65536, "context must be in [2, 65536]"),
-            (1 <= self.relative_buckets <= 4096, "relative_buckets must be in [1, 4096]"),
-            (self.relative_max_distance >= 1, "relative_max_distance must be >= 1"),
-            (math.isfinite(self.norm_epsilon) and self.norm_epsilon > 0, "norm_epsilon must be positive and finite"),
-        ]
-        for ok, what in checks:
-            if not ok:
-                raise ValueError(f"M1Config: {what}")
+        """The checks of transformer_config::validate in the C++, read from the same table
+        (include/eqinfo/detail/m1_config_checks.inc)."""
         for f in dataclasses.fields(self):
             if f.name != "norm_epsilon" and not isinstance(getattr(self, f.name), int):
                 raise ValueError(f"M1Config: {f.name} must be an int")
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "norm_epsilon"}
+        for condition, what in _config_checks():
+            if not eval(condition, {"__builtins__": {}}, fields):  # integer comparisons over the fields only
+                raise ValueError(f"M1Config: {what}")
+        if not (math.isfinite(self.norm_epsilon) and self.norm_epsilon > 0):
+            raise ValueError("M1Config: norm_epsilon must be positive and finite")
 
     def to_dict(self) -> dict:
         """Fields in the table's order; norm_epsilon as a float (rounded to float32's shortest decimal)."""
@@ -84,6 +80,27 @@ class M1Config:
         c = cls(**{k: (float(d[k]) if k == "norm_epsilon" else d[k]) for k in names})
         c.validate()
         return c
+
+
+_CHECKS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "include", "eqinfo", "detail",
+                            "m1_config_checks.inc")
+_CHECK_LINE = re.compile(r'^EQINFO_M1_CHECK\((.+), "([^"]+)"\)$')
+
+
+@functools.lru_cache(maxsize=None)
+def _config_checks():
+    """(condition as a Python expression, message) for each line of the C++ table."""
+    with open(_CHECKS_FILE, encoding="utf-8") as f:
+        lines = [line.strip() for line in f if line.startswith("EQINFO_M1_CHECK")]
+    checks = []
+    for line in lines:
+        m = _CHECK_LINE.match(line)
+        if m is None:
+            raise RuntimeError(f"{_CHECKS_FILE}: cannot read the check {line!r}")
+        checks.append((compile(m.group(1).replace("&&", " and "), _CHECKS_FILE, "eval"), m.group(2)))
+    if not checks:
+        raise RuntimeError(f"{_CHECKS_FILE}: no checks")
+    return tuple(checks)
 
 
 # Named sizes. "3m" is the paper's default (and M1Config's defaults).

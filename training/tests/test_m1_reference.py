@@ -10,6 +10,7 @@ import tempfile
 import zlib
 
 import numpy as np
+import pytest
 import torch
 
 from training.eqinfo_m1 import (BOS, M1, M1Config, config_json, fingerprint, fingerprint_of, load_m1,
@@ -171,3 +172,29 @@ if __name__ == "__main__":
         if name.startswith("test_") and callable(fn):
             fn()
             print("ok", name)
+
+
+def test_config_checks_are_the_cpp_table():
+    """M1Config.validate reads transformer_config::validate's table (m1_config_checks.inc):
+    every line, and the cross-field rules the Python copy once lacked."""
+    import dataclasses
+
+    from training.eqinfo_m1.model import _CHECKS_FILE, M1Config, _config_checks
+
+    with open(_CHECKS_FILE, encoding="utf-8") as f:
+        assert len(_config_checks()) == sum(line.startswith("EQINFO_M1_CHECK") for line in f)
+    base = M1Config(layers=1, d_model=8, heads=2, head_dim=4, d_ff=8, context=8)
+    base.validate()
+    for changes, ok in [({"relative_buckets": 32, "relative_max_distance": 16}, False),
+                        ({"relative_buckets": 32, "relative_max_distance": 17}, True),
+                        ({"relative_buckets": 5, "relative_max_distance": 2}, False),
+                        ({"relative_buckets": 5, "relative_max_distance": 3}, True),
+                        ({"heads": 128, "head_dim": 1024}, False),
+                        ({"heads": 64, "head_dim": 1024}, True),
+                        ({"context": 1}, False), ({"layers": 257}, False), ({"d_ff": 65537}, False)]:
+        c = dataclasses.replace(base, **changes)
+        if ok:
+            c.validate()
+        else:
+            with pytest.raises(ValueError):
+                c.validate()

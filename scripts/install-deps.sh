@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake catch2
+  build-essential cmake ninja-build catch2
   libbenchmark-dev libeigen3-dev libxsimd-dev libtbb-dev zlib1g-dev libzstd-dev
   clang clang-format
   python3-torch python3-numpy python3-pytest python3-tqdm python3-matplotlib libopenblas0-pthread

@@ -17,7 +17,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 JOBS="${EQINFO_JOBS:-2}"
-BUILD_DIR=build/quickstart
+BUILD_DIR=build/release  # CMakePresets.json's "release": the build every doc uses
 TRAIN=data/sample/sotu_sample.txt
 HELD_OUT=data/sample/jargon_sample.txt
 
@@ -34,12 +34,9 @@ for f in "$TRAIN" "$HELD_OUT"; do
   [[ -f "$f" ]] || die "$f is missing; regenerate the samples with scripts/fetch-sample-data.sh"
 done
 
-step "configure + build (Release)"
-GENERATOR=()
-if command -v ninja >/dev/null; then GENERATOR=(-G Ninja); fi
-cmake -S . -B "$BUILD_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DEQINFO_BUILD_TOOLS=ON -DEQINFO_BUILD_TESTS=OFF -DEQINFO_BUILD_EXAMPLES=OFF -DEQINFO_BUILD_BENCH=OFF
-cmake --build "$BUILD_DIR" --parallel "$JOBS"
+step "configure + build the eqinfo tool (cmake --preset release)"
+cmake --preset release
+cmake --build --preset release --parallel "$JOBS" --target eqinfo_cli
 EQINFO="$BUILD_DIR/tools/eqinfo"
 [[ -x "$EQINFO" ]] || die "the build did not produce $EQINFO"
 

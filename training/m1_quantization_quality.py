@@ -2,7 +2,7 @@
 """What post-training int8 quantisation costs M1 (docs/m1-integer.md), measured.
 
     /usr/bin/python3 -m training.m1_quantization_quality --checkpoint models/m1/checkpoint.pt \
-        --data-dir ~/.cache/eqinfo/data [--cli build/rel/tools/eqinfo --float-cli OLD/tools/eqinfo \
+        --data-dir ~/.cache/eqinfo/data [--cli build/release/tools/eqinfo --float-cli OLD/tools/eqinfo \
         --float-model OLD_V1.safetensors]
 
 Compares the float32 M1 of a training checkpoint (PyTorch, training/eqinfo_m1/model.py) with

@@ -2,7 +2,7 @@
 """Writes docs/results/m1.md: what the shipped M1 achieves, measured with eqinfo's C++ coder.
 
     /usr/bin/python3 -m training.m1_results --model models/m1/m1.safetensors \
-        --cli build/rel/tools/eqinfo --spm models/spm/en32k.model --data-dir ~/.cache/eqinfo/data
+        --cli build/release/tools/eqinfo --spm models/spm/en32k.model --data-dir ~/.cache/eqinfo/data
 
 Measures, on the held-out text (other sources than training; per source and in total) and on
 the in-domain validation text:

@@ -7,12 +7,12 @@
 #
 # Each run trains from scratch with seed 0 on the prepared corpus (scripts/prepare-data.sh) on one
 # thread, then seals the export and measures it. Results: runs/sweep/<name>/ and one TSV line per
-# run in runs/sweep/results.tsv. Needs an eqinfo CLI (EQINFO_CLI, default build/rel/tools/eqinfo).
+# run in runs/sweep/results.tsv. Needs an eqinfo CLI (EQINFO_CLI, default build/release/tools/eqinfo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DATA="${EQINFO_DATA:-$HOME/.cache/eqinfo/data}"
-CLI="${EQINFO_CLI:-build/rel/tools/eqinfo}"
+CLI="${EQINFO_CLI:-build/release/tools/eqinfo}"
 PY=/usr/bin/python3
 OUT=runs/sweep
 EVAL_BYTES=65536 # the first 64 KiB of each text: ~4 s per measurement with the small M1

@@ -2,7 +2,7 @@
 """Samples tokens from a trained M2 and decodes them to text.
 
     /usr/bin/python3 -m training.m2.sample --model runs/m2-eq16/model.pt --shards shards/eq16/valid \
-        --eqinfo-cli build/rel/tools/eqinfo --tokens 256 --temperature 0.8 --prompt-example 0 --prompt-tokens 64
+        --eqinfo-cli build/release/tools/eqinfo --tokens 256 --temperature 0.8 --prompt-example 0 --prompt-tokens 64
 
 The sequence starts from BOS (plus, with --prompt-example/--prompt-tokens, the first tokens of a
 held-out example, printed separately) and is drawn token by token with a KV cache
@@ -85,7 +85,7 @@ def find_cli(path: Optional[str]) -> str:
     cli = common.find_cli(path)
     if cli is not None:
         return cli
-    raise SystemExit("sample: no eqinfo CLI: give --eqinfo-cli PATH (e.g. build/rel/tools/eqinfo) or set EQINFO_CLI")
+    raise SystemExit("sample: no eqinfo CLI: give --eqinfo-cli PATH (e.g. build/release/tools/eqinfo) or set EQINFO_CLI")
 
 
 def manifest_model_path(shards: ShardSet) -> Optional[str]:

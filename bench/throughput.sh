@@ -22,13 +22,8 @@ bench="$build/bench/eqinfo_m1_bench"
 model=models/m1/m1.safetensors
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-data=${EQINFO_DATA:-$HOME/.cache/eqinfo/data}/heldout.txt
-if [[ -f $data ]]; then
-  head -c "$bytes" "$data" >"$work/in.txt"
-else
-  while [[ $(stat -c %s "$work/in.txt" 2>/dev/null || echo 0) -lt $bytes ]]; do cat data/sample/*.txt >>"$work/in.txt"; done
-  truncate -s "$bytes" "$work/in.txt"
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/bench_input.sh"
+bench_input "$bytes" "$work/in.txt"
 n=$(stat -c %s "$work/in.txt")
 seconds() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l; }
 row() { printf '%-44s %9.2f s %10.1f KB/s\n' "$1" "$2" "$(echo "$n / $2 / 1000" | bc -l)"; }

@@ -1448,11 +1448,6 @@ std::string unescape_c(const std::string& command, const std::string& text) {
   return out;
 }
 
-std::string version_string() {
-  return std::to_string(EQINFO_VERSION_MAJOR) + "." + std::to_string(EQINFO_VERSION_MINOR) + "." +
-         std::to_string(EQINFO_VERSION_PATCH);
-}
-
 std::string count_with_commas(std::uint64_t n) {
   std::string s = std::to_string(n);
   for (std::size_t i = s.size(); i > 3; i -= 3) s.insert(i - 3, ",");
@@ -1487,8 +1482,6 @@ int cmd_shard(std::span<const std::string> args) {
   const unsigned threads = a.has("threads") ? parse_threads(cmd, a) : 0;
 
   eqinfo::shard_manifest job;
-  job.eqinfo_version = version_string();
-  job.stream_format = EQINFO_STREAM_FORMAT;
   job.token_format = a.get("format").value_or("npy");
   if (job.token_format != "npy" && job.token_format != "raw")
     usage(cmd, "unknown format '" + job.token_format + "' (use npy or raw)");
@@ -1503,13 +1496,8 @@ int cmd_shard(std::span<const std::string> args) {
   const chosen c = settings_from_args(cmd, a, model);
   const eqinfo::settings& s = c.config;
   model_notes(s, model, a);
-  job.config = s;
-  job.model_kind = s.kind == eqinfo::method::bytes ? "none" : model_kind(model);
-  job.model_path = s.kind == eqinfo::method::bytes ? "" : model.path;
-
-  std::error_code ec;
-  const auto exclude = std::filesystem::exists(out, ec) ? std::filesystem::canonical(out) : std::filesystem::path();
-  job.inputs = eqinfo::tool::list_inputs(a.positional, exclude);
+  // The same job as eqinfo.dask's (python/src/shard_bindings.cpp).
+  eqinfo::tool::complete_shard_job(job, s, model_kind(model), model.path, a.positional, out);
   std::uint64_t input_bytes = 0;
   for (const auto& in : job.inputs) input_bytes += in.size;
 

@@ -1,16 +1,28 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // The corpus -> token shards pipeline behind `eqinfo shard` and `eqinfo
-// verify` (docs/format.md, "Token shards"): input files and directories ->
-// documents -> examples of at most example_bytes -> one shard of
-// shard_examples examples at a time, encoded in parallel, written atomically
-// with a done-record per shard so that a killed run resumes to the same
-// bytes. Part of the tool (and of bench/parallel_bench.cpp), not of the
-// installed library: readers need only <eqinfo/shards.hpp>. POSIX (fsync).
+// verify` (docs/format.md, "Token shards"), and behind eqinfo.dask. A run is
+// four steps, each callable on its own so that a cluster can run the third
+// one per shard on any machine:
+//   prepare_shard_dir  checks DIR and records the job (.eqinfo-shard/job.json)
+//   plan_shards        reads and cuts the whole corpus once, without a model:
+//                      per shard a reader_cursor, its size and source CRC,
+//                      and the inputs' CRCs; bad input stops the run here,
+//                      before any shard is written
+//   write_one_shard    shard k from its cursor: encoded, written atomically,
+//                      then its done-record (keeps a finished shard)
+//   finish_shards      manifest.json, last
+// write_shards runs them in order (the CLI), so the CLI and eqinfo.dask write
+// the same bytes and resume each other's runs. Part of the tool (and of
+// bench/parallel_bench.cpp and the Python bindings), not of the installed
+// library: readers need only <eqinfo/shards.hpp>. POSIX (fsync).
+
+#include "shard_inputs.hpp"
 
 #include <eqinfo/parallel.hpp>
 #include <eqinfo/shards.hpp>
 #include <eqinfo/tokenizer.hpp>
+#include <eqinfo/version.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -21,10 +33,10 @@
 #include <exception>
 #include <fcntl.h>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,310 +48,6 @@
 #include <vector>
 
 namespace eqinfo::tool {
-
-namespace fs = std::filesystem;
-
-// ---------------------------------------------------------------------------
-// Inputs
-
-inline bool is_jsonl(const fs::path& p) {
-  std::string ext = p.extension().string();
-  for (char& c : ext) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-  return ext == ".jsonl";
-}
-
-/// The files behind the INPUT arguments, in order: a file as is, a directory
-/// as every regular file below it whose path has no hidden component,
-/// sorted by relative path (bytewise) so that the order does not depend on
-/// the file system. `exclude` (the output directory) is skipped.
-inline std::vector<shard_input> list_inputs(const std::vector<std::string>& args, const fs::path& exclude) {
-  std::vector<shard_input> out;
-  auto add = [&](const std::string& path, std::uint64_t size) {
-    shard_input in;
-    in.path = path;
-    in.type = is_jsonl(path) ? "jsonl" : "text";
-    in.size = size;
-    out.push_back(std::move(in));
-  };
-  for (const std::string& arg : args) {
-    std::error_code ec;
-    const fs::file_status st = fs::status(arg, ec);
-    if (ec || !fs::exists(st))
-      throw error(errc::io_error, arg + ": cannot open for reading: " + (ec ? ec.message() : "no such file"));
-    if (fs::is_regular_file(st)) {
-      add(arg, fs::file_size(arg));
-      continue;
-    }
-    if (!fs::is_directory(st)) throw error(errc::io_error, arg + ": not a regular file or directory");
-    std::vector<std::pair<std::string, std::uint64_t>> found;  // relative path, size
-    fs::recursive_directory_iterator it(arg, ec), end;
-    for (; !ec && it != end; it.increment(ec)) {
-      const fs::directory_entry& e = *it;
-      const std::string name = e.path().filename().string();
-      std::error_code ignored;
-      const bool dir = e.is_directory(ignored);
-      if (!name.empty() && name[0] == '.') {
-        if (dir) it.disable_recursion_pending();
-        continue;
-      }
-      if (dir) {
-        if (!exclude.empty() && fs::equivalent(e.path(), exclude, ignored)) it.disable_recursion_pending();
-        continue;
-      }
-      if (!e.is_regular_file(ignored)) continue;
-      found.emplace_back(e.path().lexically_relative(arg).generic_string(), e.file_size());
-    }
-    if (ec) throw error(errc::io_error, arg + ": cannot list the directory: " + ec.message());
-    std::sort(found.begin(), found.end());
-    for (const auto& [relative, size] : found) add((fs::path(arg) / relative).string(), size);
-  }
-  return out;
-}
-
-/// Sequential buffered reads of one file, with the CRC-32 of everything read.
-class file_reader {
- public:
-  explicit file_reader(std::string path) : path_(std::move(path)), in_(path_, std::ios::binary), buffer_(1 << 20) {
-    if (!in_) throw error(errc::io_error, path_ + ": cannot open for reading: " + std::strerror(errno));
-  }
-  /// Up to n bytes (fewer only at the end of the file).
-  std::size_t read(std::uint8_t* out, std::size_t n) {
-    std::size_t got = 0;
-    while (got < n && (pos_ < end_ || fill())) {
-      const std::size_t k = std::min(n - got, end_ - pos_);
-      std::memcpy(out + got, buffer_.data() + pos_, k);
-      pos_ += k;
-      got += k;
-    }
-    consumed_ += got;
-    return got;
-  }
-  /// The next line without its '\n'; false at the end of the file.
-  bool read_line(std::string& line) {
-    line.clear();
-    bool any = false;
-    while (pos_ < end_ || fill()) {
-      any = true;
-      const char* begin = buffer_.data() + pos_;
-      if (const void* nl = std::memchr(begin, '\n', end_ - pos_)) {
-        const auto k = static_cast<std::size_t>(static_cast<const char*>(nl) - begin);
-        line.append(begin, k);
-        pos_ += k + 1;
-        consumed_ += k + 1;
-        return true;
-      }
-      line.append(begin, end_ - pos_);
-      consumed_ += end_ - pos_;
-      pos_ = end_;
-    }
-    return any;
-  }
-  bool at_end() { return pos_ == end_ && !fill(); }
-  std::uint32_t crc() const noexcept { return crc_; }
-  std::uint64_t loaded() const noexcept { return loaded_; }
-  /// Bytes handed out so far (the progress measure; loaded() runs ahead by the buffer).
-  std::uint64_t consumed() const noexcept { return consumed_; }
-
- private:
-  bool fill() {
-    if (eof_) return false;
-    in_.read(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
-    const auto n = static_cast<std::size_t>(in_.gcount());
-    if (in_.bad()) throw error(errc::io_error, path_ + ": read failed");
-    if (n == 0) {
-      eof_ = true;
-      return false;
-    }
-    crc_ = detail::crc32(reinterpret_cast<const unsigned char*>(buffer_.data()), n, crc_);
-    loaded_ += n;
-    pos_ = 0;
-    end_ = n;
-    return true;
-  }
-
-  std::string path_;
-  std::ifstream in_;
-  std::vector<char> buffer_;
-  std::size_t pos_ = 0, end_ = 0;
-  bool eof_ = false;
-  std::uint32_t crc_ = 0;
-  std::uint64_t loaded_ = 0, consumed_ = 0;
-};
-
-/// One example: its bytes, its index row (token fields unset) and the
-/// documents it holds bytes (or a following separator) of.
-struct example {
-  std::vector<std::uint8_t> bytes;
-  shard_example index;
-  std::vector<shard_document> documents;
-};
-
-/// The examples of a corpus, in order, reading one file at a time: memory is
-/// one example plus one jsonl document, whatever the corpus size. Fills in
-/// each input's CRC-32 and document counts as it finishes the file.
-class example_reader {
- public:
-  example_reader(std::vector<shard_input> inputs, const shard_manifest& options)
-      : inputs_(std::move(inputs)),
-        separator_(options.separator),
-        field_(options.text_field),
-        keep_(options.keep_documents),
-        example_bytes_(options.example_bytes) {}
-
-  /// The next example into `ex`; false (and `ex` empty) after the last.
-  bool next(example& ex) {
-    ex.bytes.clear();
-    ex.documents.clear();
-    ex.index = {};
-    bool started = false;
-    auto begin = [&](std::uint64_t document, std::uint64_t offset) {
-      if (started) return;
-      started = true;
-      ex.index.stream_offset = stream_;
-      ex.index.document = document;
-      ex.index.document_offset = offset;
-    };
-    auto touch = [&](const doc& d) {
-      if (ex.documents.empty() || ex.documents.back().document != d.index)
-        ex.documents.push_back({d.index, d.start, d.length});
-    };
-    while (ex.bytes.size() < example_bytes_) {
-      const std::size_t want = static_cast<std::size_t>(example_bytes_ - ex.bytes.size());
-      if (phase_ == phase::need_document) {
-        if (!open_document()) break;
-      } else if (phase_ == phase::separator) {
-        // The separator between two documents belongs to the first of them.
-        if (separator_pos_ == separator_.size()) {
-          phase_ = phase::content;
-          continue;
-        }
-        begin(previous_.index, previous_.length + separator_pos_);
-        touch(previous_);
-        const std::size_t n = std::min(want, separator_.size() - separator_pos_);
-        ex.bytes.insert(ex.bytes.end(), separator_.begin() + static_cast<std::ptrdiff_t>(separator_pos_),
-                        separator_.begin() + static_cast<std::ptrdiff_t>(separator_pos_ + n));
-        separator_pos_ += n;
-        stream_ += n;
-      } else {
-        if (current_.pos == current_.length) {
-          phase_ = phase::need_document;
-          if (keep_ && !ex.bytes.empty()) break;  // an example never crosses a document
-          continue;
-        }
-        begin(current_.index, current_.pos);
-        touch(current_);
-        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(want, current_.length - current_.pos));
-        const std::size_t at = ex.bytes.size();
-        ex.bytes.resize(at + n);
-        if (inputs_[file_].type == "jsonl") {
-          std::memcpy(ex.bytes.data() + at, text_.data() + current_.pos, n);
-        } else if (reader_->read(ex.bytes.data() + at, n) != n) {
-          throw error(errc::io_error, inputs_[file_].path + ": the file ended at " + std::to_string(reader_->loaded()) +
-                                          " bytes, but it had " + std::to_string(inputs_[file_].size) +
-                                          " when listed: it changed while being read");
-        }
-        current_.pos += n;
-        stream_ += n;
-      }
-    }
-    ex.index.byte_count = ex.bytes.size();
-    return !ex.bytes.empty();
-  }
-
-  /// Input file bytes read so far (the progress measure).
-  std::uint64_t bytes_read() const noexcept { return finished_bytes_ + (reader_ ? reader_->consumed() : 0); }
-  /// The inputs; CRC-32 and document counts are final once next() returned false.
-  const std::vector<shard_input>& inputs() const noexcept { return inputs_; }
-  /// The input holding global document `d`.
-  const shard_input* input_of(std::uint64_t d) const {
-    for (const auto& in : inputs_)
-      if (d >= in.first_document && d - in.first_document < in.documents) return &in;
-    return nullptr;
-  }
-
- private:
-  enum class phase { need_document, separator, content };
-  struct doc {
-    std::uint64_t index = 0, start = 0, length = 0, pos = 0;
-  };
-
-  bool open_document() {
-    for (;;) {
-      if (!reader_) {
-        if (file_ == inputs_.size()) return false;
-        reader_.emplace(inputs_[file_].path);
-        inputs_[file_].first_document = documents_;
-        inputs_[file_].documents = 0;
-        text_document_done_ = false;
-        line_ = 0;
-      }
-      shard_input& in = inputs_[file_];
-      if (in.type == "text" ? !std::exchange(text_document_done_, true) : read_jsonl_document(in)) {
-        start_document(in.type == "text" ? in.size : text_.size());
-        ++in.documents;
-        return true;
-      }
-      finish_file();
-    }
-  }
-
-  void start_document(std::uint64_t length) {
-    previous_ = current_;
-    const bool separated = !keep_ && documents_ > 0;
-    current_ = doc{documents_++, stream_ + (separated ? separator_.size() : 0), length, 0};
-    phase_ = separated ? phase::separator : phase::content;
-    separator_pos_ = 0;
-  }
-
-  bool read_jsonl_document(const shard_input& in) {
-    std::string line;
-    while (reader_->read_line(line)) {
-      ++line_;
-      if (line_ == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);  // a UTF-8 byte order mark
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;    // blank lines hold no document
-      const std::string where = in.path + ":" + std::to_string(line_);
-      detail::json_value v = detail::json_reader(line, where, errc::invalid_argument).parse();
-      if (v.type != detail::json_value::kind::object)
-        throw error(errc::invalid_argument, where + ": the line is not a JSON object");
-      for (auto& m : v.members)
-        if (m.key == field_) {
-          if (m.value.type != detail::json_value::kind::string)
-            throw error(errc::invalid_argument, where + ": the field \"" + field_ + "\" is not a string");
-          text_ = std::move(m.value.text);
-          return true;
-        }
-      throw error(errc::invalid_argument,
-                  where + ": the object has no field \"" + field_ + "\" (choose the field with --text-field)");
-    }
-    return false;
-  }
-
-  void finish_file() {
-    shard_input& in = inputs_[file_];
-    if (!reader_->at_end() || reader_->loaded() != in.size)
-      throw error(errc::io_error, in.path + ": " + std::to_string(in.size) +
-                                      " bytes when listed, but not when read: it changed while being read");
-    in.crc32 = reader_->crc();
-    finished_bytes_ += reader_->loaded();
-    reader_.reset();
-    ++file_;
-  }
-
-  std::vector<shard_input> inputs_;
-  std::string separator_, field_;
-  bool keep_;
-  std::uint64_t example_bytes_;
-
-  std::size_t file_ = 0;
-  std::optional<file_reader> reader_;
-  bool text_document_done_ = false;
-  std::uint64_t line_ = 0;
-  std::string text_;  // the current jsonl document
-  std::uint64_t documents_ = 0, stream_ = 0, finished_bytes_ = 0;
-  doc current_, previous_;
-  phase phase_ = phase::need_document;
-  std::size_t separator_pos_ = 0;
-};
 
 // ---------------------------------------------------------------------------
 // Files that are complete or absent: written to NAME.tmp, fsync'd, renamed.
@@ -355,8 +63,11 @@ inline void sync_directory(const fs::path& dir) {
 /// Writes `data` to `path` so that after a crash `path` is either absent (or
 /// its old contents) or complete; the directory entry itself is made durable
 /// by the caller's sync_directory.
-inline void write_atomically(const fs::path& path, std::span<const unsigned char> data) {
-  const std::string tmp = path.string() + ".tmp";
+/// `tmp_suffix` names the temporary file: distinct per writer where two
+/// writers may make the same file at once (a Dask task and its retry).
+inline void write_atomically(const fs::path& path, std::span<const unsigned char> data,
+                             const std::string& tmp_suffix = ".tmp") {
+  const std::string tmp = path.string() + tmp_suffix;
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw error(errc::io_error, tmp + ": cannot open for writing: " + std::strerror(errno));
   std::size_t done = 0;
@@ -378,6 +89,17 @@ inline void write_atomically(const fs::path& path, std::span<const unsigned char
   if (::close(fd) != 0) throw error(errc::io_error, tmp + ": close failed: " + std::strerror(errno));
   if (::rename(tmp.c_str(), path.c_str()) != 0)
     throw error(errc::io_error, path.string() + ": rename failed: " + std::strerror(errno));
+}
+
+/// ".<pid>.<random>.<n>.tmp": a temporary name no other process uses, also
+/// on another machine sharing the directory.
+inline std::string unique_tmp_suffix() {
+  static const std::uint64_t salt = (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+  static std::atomic<std::uint64_t> counter{0};
+  char buffer[80];
+  std::snprintf(buffer, sizeof buffer, ".%ld.%016llx.%llu.tmp", static_cast<long>(::getpid()),
+                static_cast<unsigned long long>(salt), static_cast<unsigned long long>(counter.fetch_add(1)));
+  return buffer;
 }
 
 inline std::span<const unsigned char> as_span(const std::string& s) {
@@ -506,21 +228,41 @@ inline std::optional<std::string> check_files(const fs::path& dir, const shard_r
   return std::nullopt;
 }
 
-/// Runs `job` (settings, model, options and listed inputs filled in) into
-/// `dir`, resuming an interrupted run of the same job; on return `job` is
-/// the manifest written. The output never depends on `threads`.
-template <class Model>
-shard_summary write_shards(const tokenizer<Model>& prototype, shard_manifest& job, const fs::path& dir,
-                           unsigned threads, const shard_hooks& hooks = {}) {
-  job.shards.clear();
+/// Fills in what a job holds beyond its options (example_bytes,
+/// shard_examples, separator, text_field, keep_documents, token_format, set
+/// by the caller): this build's version and stream format, the settings, the
+/// model (kind and path as given; none for the bytes method) and the listed
+/// inputs. The fingerprint is the caller's: it needs the loaded model. The one
+/// definition of a job for `eqinfo shard` and eqinfo.dask.
+inline void complete_shard_job(shard_manifest& job, const settings& config, const std::string& model_kind,
+                               const std::string& model_path, const std::vector<std::string>& inputs,
+                               const fs::path& out) {
+  if (job.token_format != "npy" && job.token_format != "raw")
+    throw error(errc::invalid_argument, "unknown format '" + job.token_format + "' (use npy or raw)");
+  if (job.example_bytes == 0 || job.shard_examples == 0)
+    throw error(errc::invalid_argument, "example bytes and examples per shard must be at least 1");
+  if (inputs.empty()) throw error(errc::invalid_argument, "no inputs: give files, .jsonl files or directories");
+  job.eqinfo_version = std::to_string(EQINFO_VERSION_MAJOR) + "." + std::to_string(EQINFO_VERSION_MINOR) + "." +
+                       std::to_string(EQINFO_VERSION_PATCH);
+  job.stream_format = EQINFO_STREAM_FORMAT;
+  job.config = config;
+  job.model_kind = config.kind == method::bytes ? "none" : model_kind;
+  job.model_path = config.kind == method::bytes ? "" : model_path;
+  std::error_code ec;
+  const fs::path exclude = fs::exists(out, ec) ? fs::canonical(out) : fs::path();
+  job.inputs = list_inputs(inputs, exclude);
+}
+
+/// Makes `dir` ready for a run of `job`: returns the finished manifest if
+/// the job is done already (after checking every file), else records the
+/// job in .eqinfo-shard/job.json, or checks that the one there is `job`
+/// (resuming it) or that of an unfinished run that finished no shard
+/// (starting over).
+inline std::optional<shard_manifest> prepare_shard_dir(const shard_manifest& job, const fs::path& dir,
+                                                       const std::function<void(const std::string&)>& note = {}) {
   const fs::path state = dir / state_directory;
   const fs::path manifest_path = dir / "manifest.json";
   const std::string shown = dir.string();
-  auto note = [&](const std::string& s) {
-    if (hooks.note) hooks.note(s);
-  };
-  shard_summary summary;
-
   std::error_code ec;
   if (fs::exists(manifest_path, ec)) {
     const auto text = detail::read_file_bytes(manifest_path.string());
@@ -534,179 +276,270 @@ shard_summary write_shards(const tokenizer<Model>& prototype, shard_manifest& jo
                         ": the directory was changed afterwards; 'eqinfo verify' checks it, and deleting it "
                         "and rerunning makes it again");
     fs::remove_all(state, ec);  // killed after the manifest was written
-    job = done;
-    summary.already_complete = true;
-    summary.shards = summary.resumed = done.shards.size();
-    for (const auto& r : done.shards) {
-      summary.examples += r.examples;
-      summary.bytes += r.bytes;
-      summary.tokens += r.tokens;
-    }
-    return summary;
+    return done;
   }
   const fs::path job_path = state / "job.json";
-  bool fresh = true;
   if (fs::exists(job_path, ec)) {
     const auto text = detail::read_file_bytes(job_path.string());
     const shard_manifest started = parse_shard_manifest(
         std::string_view(reinterpret_cast<const char*>(text.data()), text.size()), job_path.string());
     try {
       check_same_job(started, job, shown);
-      fresh = false;
-      note("resuming the interrupted run in " + shown);
+      if (note) note("resuming the interrupted run in " + shown);
+      return std::nullopt;
     } catch (const error&) {
       // Nothing finished is lost by starting over (a run that failed on a
       // bad input, say); finished shards are never thrown away.
       for (const auto& e : fs::directory_iterator(state))
         if (e.path().filename().string().starts_with("shard-")) throw;
-      note(shown + " holds an interrupted run of another job that finished no shard; starting over");
+      if (note) note(shown + " holds an interrupted run of another job that finished no shard; starting over");
       fs::remove_all(state);
       remove_matching(dir, [](const std::string& name) { return name.starts_with("shard-"); });
     }
   }
-  if (fresh) {
-    if (fs::exists(dir, ec)) {
-      if (!fs::is_directory(dir, ec)) throw error(errc::io_error, shown + ": exists and is not a directory");
-      for (const auto& e : fs::directory_iterator(dir))
-        if (e.path().filename() != state_directory)
-          throw error(errc::invalid_argument, shown + " is not empty and holds no shard run (no manifest.json or " +
-                                                  state_directory + "/job.json); give a new or empty --out DIR");
-    }
-    fs::remove_all(state);
-    fs::create_directories(state);
-    write_atomically(job_path, as_span(to_json(job)));
-    sync_directory(state);
-    sync_directory(dir);
+  if (fs::exists(dir, ec)) {
+    if (!fs::is_directory(dir, ec)) throw error(errc::io_error, shown + ": exists and is not a directory");
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().filename() != state_directory)
+        throw error(errc::invalid_argument, shown + " is not empty and holds no shard run (no manifest.json or " +
+                                                state_directory + "/job.json); give a new or empty --out DIR");
   }
+  fs::remove_all(state);
+  fs::create_directories(state);
+  write_atomically(job_path, as_span(to_json(job)));
+  sync_directory(state);
+  sync_directory(dir);
+  return std::nullopt;
+}
 
-  std::uint64_t total_input = 0;
-  for (const auto& in : job.inputs) total_input += in.size;
-  example_reader reader(job.inputs, job);
-  std::vector<example> batch(static_cast<std::size_t>(std::min<std::uint64_t>(job.shard_examples, 1u << 16)));
-  for (std::size_t k = 0;; ++k) {
-    std::size_t n = 0;
-    for (; n < job.shard_examples; ++n) {
-      if (n == batch.size()) batch.resize(std::min<std::size_t>(2 * n, static_cast<std::size_t>(job.shard_examples)));
-      if (!reader.next(batch[n])) break;
+/// One shard of a plan: where its examples start, and what they are.
+struct planned_shard {
+  reader_cursor cursor;
+  std::uint64_t examples = 0, bytes = 0;
+  std::uint32_t source_crc32 = 0;
+  std::uint64_t input_after = 0;  // input bytes read at its end (progress)
+};
+
+struct shard_plan {
+  std::vector<planned_shard> shards;
+  std::vector<shard_input> inputs;  // with CRC-32s and document counts
+  std::uint64_t input_bytes = 0;
+};
+
+/// Reads and cuts the whole corpus (no model: cheap next to encoding), one
+/// example in memory at a time. Any bad input throws here, naming the file
+/// (and line), before a shard is written.
+inline shard_plan plan_shards(const shard_manifest& job, const fs::path& base = {}) {
+  shard_plan plan;
+  for (const auto& in : job.inputs) plan.input_bytes += in.size;
+  example_reader reader(job.inputs, job, base);
+  example ex;
+  for (;;) {
+    planned_shard p;
+    p.cursor = reader.cursor();
+    while (p.examples < job.shard_examples && reader.next(ex)) {
+      ++p.examples;
+      p.bytes += ex.bytes.size();
+      p.source_crc32 = detail::crc32(ex.bytes.data(), ex.bytes.size(), p.source_crc32);
     }
-    if (n == 0) break;
-    const std::uint64_t input_after = reader.bytes_read();
-    std::uint32_t source_crc = 0;
-    std::uint64_t shard_bytes = 0;
+    if (p.examples == 0) break;
+    p.input_after = reader.bytes_read();
+    plan.shards.push_back(p);
+  }
+  plan.inputs = reader.inputs();
+  return plan;
+}
+
+/// The file names of shard k.
+inline shard_record shard_files(const shard_manifest& job, std::size_t k) {
+  const std::string stem = shard_stem(k);
+  shard_record r;
+  r.tokens_file = stem + (job.token_format == "raw" ? ".bin" : ".npy");
+  r.index_file = stem + ".idx.npy";
+  r.documents_file = stem + ".docs.npy";
+  return r;
+}
+
+/// The done-record of shard k if an earlier run (or another worker)
+/// finished it and its files still match; throws if it was made from other
+/// source bytes than `p` says.
+inline std::optional<shard_record> finished_shard(const fs::path& dir, std::size_t k, const planned_shard& p,
+                                                  const std::function<void(const std::string&)>& note) {
+  const std::string stem = shard_stem(k);
+  const fs::path done_path = dir / state_directory / (stem + ".json");
+  const auto text = read_if_exists(done_path);
+  if (!text) return std::nullopt;
+  std::optional<shard_record> earlier;
+  try {
+    earlier = detail::shards::parse_record(
+        detail::json_reader(std::string_view(reinterpret_cast<const char*>(text->data()), text->size()),
+                            done_path.string(), errc::corrupt_stream)
+            .parse(),
+        done_path.string());
+  } catch (const error& e) {
+    if (note) note(stem + ": redoing it: its done-record is unreadable (" + e.what() + ")");
+    return std::nullopt;
+  }
+  if (earlier->examples != p.examples || earlier->bytes != p.bytes || earlier->source_crc32 != p.source_crc32)
+    throw error(errc::settings_mismatch, dir.string() + ": the inputs changed since the interrupted run (" + stem +
+                                             " was made from other bytes); delete the directory to start over");
+  if (auto problem = check_files(dir, *earlier)) {
+    if (note) note(stem + ": redoing it: " + *problem);
+    return std::nullopt;
+  }
+  return earlier;
+}
+
+/// Makes shard k of `job` in `dir` (prepared by prepare_shard_dir) from its
+/// plan entry: its three files, written atomically under names no other
+/// writer uses, then its done-record. A shard already finished is kept
+/// (`*resumed` set). Safe to run twice at once (a retried task): both write
+/// the same bytes. Relative input paths are opened relative to `base`.
+template <class Model>
+shard_record write_one_shard(const tokenizer<Model>& prototype, const shard_manifest& job, const fs::path& dir,
+                             std::size_t k, const planned_shard& p, unsigned threads, const fs::path& base = {},
+                             const std::function<void(const std::string&)>& note = {}, bool* resumed = nullptr) {
+  if (resumed) *resumed = false;
+  if (auto earlier = finished_shard(dir, k, p, note)) {
+    if (resumed) *resumed = true;
+    return *earlier;
+  }
+  const std::string stem = shard_stem(k);
+  example_reader reader(job.inputs, job, base, p.cursor);
+  std::vector<example> batch(static_cast<std::size_t>(p.examples));
+  std::uint32_t source_crc = 0;
+  std::uint64_t shard_bytes = 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!reader.next(batch[i]))
+      throw error(errc::io_error, stem + ": the inputs end before its example " + std::to_string(i) +
+                                      ": they changed while being read");
+    source_crc = detail::crc32(batch[i].bytes.data(), batch[i].bytes.size(), source_crc);
+    shard_bytes += batch[i].bytes.size();
+  }
+  if (shard_bytes != p.bytes || source_crc != p.source_crc32)
+    throw error(errc::io_error, stem +
+                                    ": its examples are not the bytes the plan read: the inputs changed while "
+                                    "being read");
+  const std::size_t n = batch.size();
+  std::vector<std::span<const std::uint8_t>> spans(n);
+  for (std::size_t i = 0; i < n; ++i) spans[i] = batch[i].bytes;
+  // encode_many: the shard's examples in lockstep lanes on the threads
+  // (same tokens, same first error, for any thread and lane count). On an
+  // error the examples are encoded again one by one to name the example.
+  std::vector<encoded> out;
+  try {
+    out = encode_many(prototype, std::span<const std::span<const std::uint8_t>>(spans), threads);
+  } catch (const error&) {
+    tokenizer<Model> tok = detail::parallel::worker_copy(prototype);
     for (std::size_t i = 0; i < n; ++i) {
-      source_crc = detail::crc32(batch[i].bytes.data(), batch[i].bytes.size(), source_crc);
-      shard_bytes += batch[i].bytes.size();
-    }
-    const std::string stem = shard_stem(k);
-    shard_record r;
-    r.tokens_file = stem + (job.token_format == "raw" ? ".bin" : ".npy");
-    r.index_file = stem + ".idx.npy";
-    r.documents_file = stem + ".docs.npy";
-    const fs::path done_path = state / (stem + ".json");
-
-    // A shard an earlier run finished: keep it if its files still match.
-    if (const auto text = read_if_exists(done_path)) {
-      std::optional<shard_record> earlier;
       try {
-        earlier = detail::shards::parse_record(
-            detail::json_reader(std::string_view(reinterpret_cast<const char*>(text->data()), text->size()),
-                                done_path.string(), errc::corrupt_stream)
-                .parse(),
-            done_path.string());
-      } catch (const error& e) {
-        note(stem + ": redoing it: its done-record is unreadable (" + e.what() + ")");
-      }
-      if (earlier) {
-        if (earlier->examples != n || earlier->bytes != shard_bytes || earlier->source_crc32 != source_crc)
-          throw error(errc::settings_mismatch, shown + ": the inputs changed since the interrupted run (" + stem +
-                                                   " was made from other bytes); delete the directory to start over");
-        if (auto problem = check_files(dir, *earlier)) {
-          note(stem + ": redoing it: " + *problem);
-        } else {
-          job.shards.push_back(*earlier);
-          ++summary.resumed;
-          if (hooks.progress) hooks.progress(input_after, total_input);
-          continue;
-        }
+        (void)tok.encode(spans[i]);
+      } catch (const error& err) {
+        throw error(err.code(), stem + " example " + std::to_string(i) + ": " + err.what());
       }
     }
-
-    std::vector<std::span<const std::uint8_t>> spans(n);
-    for (std::size_t i = 0; i < n; ++i) spans[i] = batch[i].bytes;
-    // encode_many: the shard's examples in lockstep lanes on the threads
-    // (same tokens, same first error, for any thread and lane count). On an
-    // error the examples are encoded again one by one to name the example.
-    std::vector<encoded> out;
-    try {
-      out = encode_many(prototype, std::span<const std::span<const std::uint8_t>>(spans), threads);
-    } catch (const error&) {
-      tokenizer<Model> tok = detail::parallel::worker_copy(prototype);
-      for (std::size_t i = 0; i < n; ++i) {
-        try {
-          (void)tok.encode(spans[i]);
-        } catch (const error& err) {
-          throw error(err.code(), stem + " example " + std::to_string(i) + ": " + err.what());
-        }
-      }
-      throw;
-    }
-    if (hooks.progress) hooks.progress(input_after, total_input);
-
-    std::vector<token_t> tokens;
-    std::vector<shard_example> index(n);
-    std::vector<shard_document> documents;
-    for (std::size_t i = 0; i < n; ++i) {
-      index[i] = batch[i].index;
-      index[i].token_offset = tokens.size();
-      index[i].token_count = out[i].tokens.size();
-      tokens.insert(tokens.end(), out[i].tokens.begin(), out[i].tokens.end());
-      for (const shard_document& d : batch[i].documents)
-        if (documents.empty() || documents.back().document != d.document) documents.push_back(d);
-    }
-    const auto token_bytes = detail::shards::serialize_tokens(tokens, job);
-    const auto index_bytes = detail::shards::serialize_index(index);
-    const auto document_bytes = detail::shards::serialize_documents(documents);
-    r.tokens_file_size = token_bytes.size();
-    r.tokens_crc32 = detail::crc32(token_bytes.data(), token_bytes.size());
-    r.index_file_size = index_bytes.size();
-    r.index_crc32 = detail::crc32(index_bytes.data(), index_bytes.size());
-    r.documents_file_size = document_bytes.size();
-    r.documents_crc32 = detail::crc32(document_bytes.data(), document_bytes.size());
-    r.examples = n;
-    r.bytes = shard_bytes;
-    r.tokens = tokens.size();
-    r.documents = documents.size();
-    r.source_crc32 = source_crc;
-    write_atomically(dir / r.tokens_file, token_bytes);
-    write_atomically(dir / r.index_file, index_bytes);
-    write_atomically(dir / r.documents_file, document_bytes);
-    sync_directory(dir);
-    // Only now is the shard finished: its done-record names files that exist.
-    write_atomically(done_path, as_span(detail::shards::record_json(r) + "\n"));
-    sync_directory(state);
-    job.shards.push_back(r);
-    if (hooks.progress) hooks.progress(input_after, total_input);
+    throw;
   }
-  job.inputs = reader.inputs();
 
-  // Leftovers of interrupted writes, and shards of a longer earlier listing.
+  std::vector<token_t> tokens;
+  std::vector<shard_example> index(n);
+  std::vector<shard_document> documents;
+  for (std::size_t i = 0; i < n; ++i) {
+    index[i] = batch[i].index;
+    index[i].token_offset = tokens.size();
+    index[i].token_count = out[i].tokens.size();
+    tokens.insert(tokens.end(), out[i].tokens.begin(), out[i].tokens.end());
+    for (const shard_document& d : batch[i].documents)
+      if (documents.empty() || documents.back().document != d.document) documents.push_back(d);
+  }
+  shard_record r = shard_files(job, k);
+  const auto token_bytes = detail::shards::serialize_tokens(tokens, job);
+  const auto index_bytes = detail::shards::serialize_index(index);
+  const auto document_bytes = detail::shards::serialize_documents(documents);
+  r.tokens_file_size = token_bytes.size();
+  r.tokens_crc32 = detail::crc32(token_bytes.data(), token_bytes.size());
+  r.index_file_size = index_bytes.size();
+  r.index_crc32 = detail::crc32(index_bytes.data(), index_bytes.size());
+  r.documents_file_size = document_bytes.size();
+  r.documents_crc32 = detail::crc32(document_bytes.data(), document_bytes.size());
+  r.examples = n;
+  r.bytes = shard_bytes;
+  r.tokens = tokens.size();
+  r.documents = documents.size();
+  r.source_crc32 = source_crc;
+  const std::string tmp = unique_tmp_suffix();
+  write_atomically(dir / r.tokens_file, token_bytes, tmp);
+  write_atomically(dir / r.index_file, index_bytes, tmp);
+  write_atomically(dir / r.documents_file, document_bytes, tmp);
+  sync_directory(dir);
+  // Only now is the shard finished: its done-record names files that exist.
+  const fs::path state = dir / state_directory;
+  write_atomically(state / (stem + ".json"), as_span(detail::shards::record_json(r) + "\n"), tmp);
+  sync_directory(state);
+  return r;
+}
+
+/// Publishes a run: `records` (shard k's done-record at k) and the plan's
+/// inputs into manifest.json, written last, after removing leftovers of
+/// interrupted writes and shards of a longer earlier listing; then removes
+/// the state directory. On return `job` is the manifest written.
+inline void finish_shards(shard_manifest& job, const fs::path& dir, const shard_plan& plan,
+                          std::vector<shard_record> records) {
+  if (records.size() != plan.shards.size())
+    throw error(errc::invalid_argument, dir.string() + ": " + std::to_string(records.size()) +
+                                            " shard records for a plan of " + std::to_string(plan.shards.size()));
+  for (std::size_t k = 0; k < records.size(); ++k)
+    if (records[k].tokens_file != shard_files(job, k).tokens_file || records[k].examples != plan.shards[k].examples ||
+        records[k].source_crc32 != plan.shards[k].source_crc32)
+      throw error(errc::invalid_argument,
+                  dir.string() + ": the record of shard " + std::to_string(k) + " is not the planned shard's");
+  job.shards = std::move(records);
+  job.inputs = plan.inputs;
   std::vector<std::string> keep = {"manifest.json", state_directory};
   for (const auto& r : job.shards) keep.insert(keep.end(), {r.tokens_file, r.index_file, r.documents_file});
   remove_matching(dir, [&](const std::string& name) {
     return (name.starts_with("shard-") || name == "manifest.json.tmp") &&
            std::find(keep.begin(), keep.end(), name) == keep.end();
   });
-  write_atomically(manifest_path, as_span(to_json(job)));
+  write_atomically(dir / "manifest.json", as_span(to_json(job)));
   sync_directory(dir);
-  fs::remove_all(state);
+  fs::remove_all(dir / state_directory);
   sync_directory(dir);
+}
 
-  summary.shards = job.shards.size();
-  for (const auto& r : job.shards) {
-    summary.examples += r.examples;
-    summary.bytes += r.bytes;
-    summary.tokens += r.tokens;
+/// Runs `job` (settings, model, options and listed inputs filled in) into
+/// `dir`, resuming an interrupted run of the same job; on return `job` is
+/// the manifest written. The output never depends on `threads`.
+template <class Model>
+shard_summary write_shards(const tokenizer<Model>& prototype, shard_manifest& job, const fs::path& dir,
+                           unsigned threads, const shard_hooks& hooks = {}) {
+  job.shards.clear();
+  shard_summary summary;
+  auto count = [&](const shard_manifest& m) {
+    summary.shards = m.shards.size();
+    for (const auto& r : m.shards) {
+      summary.examples += r.examples;
+      summary.bytes += r.bytes;
+      summary.tokens += r.tokens;
+    }
+  };
+  if (auto done = prepare_shard_dir(job, dir, hooks.note)) {
+    job = *done;
+    summary.already_complete = true;
+    count(job);
+    summary.resumed = summary.shards;
+    return summary;
   }
+  const shard_plan plan = plan_shards(job);
+  std::vector<shard_record> records;
+  for (std::size_t k = 0; k < plan.shards.size(); ++k) {
+    bool resumed = false;
+    records.push_back(write_one_shard(prototype, job, dir, k, plan.shards[k], threads, {}, hooks.note, &resumed));
+    summary.resumed += resumed;
+    if (hooks.progress) hooks.progress(plan.shards[k].input_after, plan.input_bytes);
+  }
+  finish_shards(job, dir, plan, std::move(records));
+  count(job);
   return summary;
 }
 

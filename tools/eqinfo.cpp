@@ -364,6 +364,8 @@ every --shard-examples examples make one shard in DIR:
                          document_offset, byte_count, token_offset, token_count
   shard-000000.docs.npy  int64 [documents, 3]: document, stream_offset,
                          byte_count of each document the shard holds bytes of
+  shard-000000.windows.npy  with --window-offsets: uint32, the byte count of
+                         every window (the bytes each token stands for)
   manifest.json          settings, model fingerprint, inputs (sizes, CRC-32),
                          every shard's files with sizes and CRC-32; written last
 
@@ -387,6 +389,8 @@ options:
                           example spans two documents; no separator)
   --text-field NAME       the .jsonl field holding the document (default: text)
   --format FORMAT         npy or raw, for the token files (default: npy)
+  --window-offsets        also store every window's byte count (equal-info),
+                          to map M2's loss per token back to bytes
   --threads N             encode on N threads (0: all cores; default 0)
   --progress              show progress on stderr: input MB, percent, MB/s,
                           ETA (automatic above 4 MiB of input)
@@ -480,17 +484,22 @@ struct option_spec {
 };
 
 constexpr option_spec all_options[] = {
-    {"method", 0, true},         {"window-bits", 'b', true}, {"token-bits", 'N', true},
-    {"precision", 'P', true},    {"rule", 0, true},          {"segment-bytes", 0, true},
-    {"model", 0, true},          {"format", 0, true},        {"output", 'o', true},
-    {"bytes", 0, true},          {"verify", 0, false},       {"bare", 0, false},
-    {"all", 0, false},           {"progress", 0, false},     {"help", 'h', false},
-    {"json", 0, false},          {"threads", 0, true},       {"input", 0, true},
-    {"layers", 0, true},         {"d-model", 0, true},       {"heads", 0, true},
-    {"head-dim", 0, true},       {"d-ff", 0, true},          {"context", 0, true},
-    {"seed", 0, true},           {"out", 0, true},           {"text-field", 0, true},
-    {"separator", 0, true},      {"example-bytes", 0, true}, {"keep-documents", 0, false},
-    {"shard-examples", 0, true},
+    {"method", 0, true},         {"window-bits", 'b', true},
+    {"token-bits", 'N', true},   {"precision", 'P', true},
+    {"rule", 0, true},           {"segment-bytes", 0, true},
+    {"model", 0, true},          {"format", 0, true},
+    {"output", 'o', true},       {"bytes", 0, true},
+    {"verify", 0, false},        {"bare", 0, false},
+    {"all", 0, false},           {"progress", 0, false},
+    {"help", 'h', false},        {"json", 0, false},
+    {"threads", 0, true},        {"input", 0, true},
+    {"layers", 0, true},         {"d-model", 0, true},
+    {"heads", 0, true},          {"head-dim", 0, true},
+    {"d-ff", 0, true},           {"context", 0, true},
+    {"seed", 0, true},           {"out", 0, true},
+    {"text-field", 0, true},     {"separator", 0, true},
+    {"example-bytes", 0, true},  {"keep-documents", 0, false},
+    {"shard-examples", 0, true}, {"window-offsets", 0, false},
 };
 
 struct parsed_args {
@@ -1468,7 +1477,7 @@ int cmd_shard(std::span<const std::string> args) {
   const parsed_args a = parse_args(
       cmd, args,
       {"method", "window-bits", "token-bits", "precision", "rule", "segment-bytes", "model", "format", "out", "threads",
-       "progress", "text-field", "separator", "example-bytes", "keep-documents", "shard-examples"});
+       "progress", "text-field", "separator", "example-bytes", "keep-documents", "shard-examples", "window-offsets"});
   if (a.has("help")) {
     std::fputs(help_text(cmd).c_str(), stdout);
     return 0;
@@ -1490,6 +1499,7 @@ int cmd_shard(std::span<const std::string> args) {
   if (auto v = a.get("separator")) job.separator = unescape_c(cmd, *v);
   if (auto v = a.get("text-field")) job.text_field = *v;
   job.keep_documents = a.has("keep-documents");
+  job.window_bytes = a.has("window-offsets");
   if (job.keep_documents && a.has("separator")) note("--separator does not apply with --keep-documents; ignored");
 
   const model_option model = load_model(a);

@@ -161,6 +161,7 @@ inline std::vector<std::pair<std::string, std::string>> job_fields(const shard_m
   f.emplace_back("--shard-examples", std::to_string(m.shard_examples));
   f.emplace_back("--format", m.token_format);
   f.emplace_back("--text-field", m.text_field);
+  f.emplace_back("--window-offsets", m.window_bytes ? "on" : "off");
   f.emplace_back("number of input files", std::to_string(m.inputs.size()));
   for (std::size_t i = 0; i < m.inputs.size(); ++i) {
     f.emplace_back("input file " + std::to_string(i), m.inputs[i].path);
@@ -215,10 +216,11 @@ void remove_matching(const fs::path& dir, Match&& match) {
 
 /// Whether shard record `r`'s files in `dir` have its sizes and CRCs.
 inline std::optional<std::string> check_files(const fs::path& dir, const shard_record& r) {
-  const std::tuple<const std::string&, std::uint64_t, std::uint32_t> files[] = {
+  std::vector<std::tuple<const std::string&, std::uint64_t, std::uint32_t>> files = {
       {r.tokens_file, r.tokens_file_size, r.tokens_crc32},
       {r.index_file, r.index_file_size, r.index_crc32},
       {r.documents_file, r.documents_file_size, r.documents_crc32}};
+  if (!r.windows_file.empty()) files.emplace_back(r.windows_file, r.windows_file_size, r.windows_crc32);
   for (const auto& [name, size, crc] : files) {
     const auto bytes = read_if_exists(dir / name);
     if (!bytes) return name + " is missing";
@@ -242,6 +244,10 @@ inline void complete_shard_job(shard_manifest& job, const settings& config, cons
   if (job.example_bytes == 0 || job.shard_examples == 0)
     throw error(errc::invalid_argument, "example bytes and examples per shard must be at least 1");
   if (inputs.empty()) throw error(errc::invalid_argument, "no inputs: give files, .jsonl files or directories");
+  if (job.window_bytes && config.kind != method::equal_info_ac)
+    throw error(errc::invalid_argument,
+                "window offsets need method equal-info: only an equal-info window's tokens stand for a span of "
+                "bytes (docs/format.md §5a)");
   job.eqinfo_version = std::to_string(EQINFO_VERSION_MAJOR) + "." + std::to_string(EQINFO_VERSION_MINOR) + "." +
                        std::to_string(EQINFO_VERSION_PATCH);
   job.stream_format = EQINFO_STREAM_FORMAT;
@@ -357,7 +363,17 @@ inline shard_record shard_files(const shard_manifest& job, std::size_t k) {
   r.tokens_file = stem + (job.token_format == "raw" ? ".bin" : ".npy");
   r.index_file = stem + ".idx.npy";
   r.documents_file = stem + ".docs.npy";
+  if (job.window_bytes) r.windows_file = stem + ".windows.npy";
   return r;
+}
+
+/// The byte count of each window of an encoding with offsets (every
+/// tokens_per_window-th span): what shard-NNNNNN.windows.npy stores.
+inline std::vector<std::uint32_t> window_byte_counts(const encoded& e, unsigned tokens_per_window) {
+  std::vector<std::uint32_t> out;
+  for (std::size_t t = 0; t < e.offsets.size(); t += tokens_per_window)
+    out.push_back(static_cast<std::uint32_t>(e.offsets[t].end - e.offsets[t].begin));
+  return out;
 }
 
 /// The done-record of shard k if an earlier run (or another worker)
@@ -428,7 +444,8 @@ shard_record write_one_shard(const tokenizer<Model>& prototype, const shard_mani
   // error the examples are encoded again one by one to name the example.
   std::vector<encoded> out;
   try {
-    out = encode_many(prototype, std::span<const std::span<const std::uint8_t>>(spans), threads);
+    out = encode_many(prototype, std::span<const std::span<const std::uint8_t>>(spans), threads,
+                      job.window_bytes ? want_offsets::yes : want_offsets::no);
   } catch (const error&) {
     tokenizer<Model> tok = detail::parallel::worker_copy(prototype);
     for (std::size_t i = 0; i < n; ++i) {
@@ -444,11 +461,16 @@ shard_record write_one_shard(const tokenizer<Model>& prototype, const shard_mani
   std::vector<token_t> tokens;
   std::vector<shard_example> index(n);
   std::vector<shard_document> documents;
+  std::vector<std::uint32_t> windows;  // with window_bytes
   for (std::size_t i = 0; i < n; ++i) {
     index[i] = batch[i].index;
     index[i].token_offset = tokens.size();
     index[i].token_count = out[i].tokens.size();
     tokens.insert(tokens.end(), out[i].tokens.begin(), out[i].tokens.end());
+    if (job.window_bytes) {
+      const auto counts = window_byte_counts(out[i], job.config.tokens_per_window());
+      windows.insert(windows.end(), counts.begin(), counts.end());
+    }
     for (const shard_document& d : batch[i].documents)
       if (documents.empty() || documents.back().document != d.document) documents.push_back(d);
   }
@@ -471,6 +493,12 @@ shard_record write_one_shard(const tokenizer<Model>& prototype, const shard_mani
   write_atomically(dir / r.tokens_file, token_bytes, tmp);
   write_atomically(dir / r.index_file, index_bytes, tmp);
   write_atomically(dir / r.documents_file, document_bytes, tmp);
+  if (job.window_bytes) {
+    const auto window_bytes = detail::shards::serialize_window_bytes(windows);
+    r.windows_file_size = window_bytes.size();
+    r.windows_crc32 = detail::crc32(window_bytes.data(), window_bytes.size());
+    write_atomically(dir / r.windows_file, window_bytes, tmp);
+  }
   sync_directory(dir);
   // Only now is the shard finished: its done-record names files that exist.
   const fs::path state = dir / state_directory;
@@ -497,6 +525,8 @@ inline void finish_shards(shard_manifest& job, const fs::path& dir, const shard_
   job.inputs = plan.inputs;
   std::vector<std::string> keep = {"manifest.json", state_directory};
   for (const auto& r : job.shards) keep.insert(keep.end(), {r.tokens_file, r.index_file, r.documents_file});
+  for (const auto& r : job.shards)
+    if (!r.windows_file.empty()) keep.push_back(r.windows_file);
   remove_matching(dir, [&](const std::string& name) {
     return (name.starts_with("shard-") || name == "manifest.json.tmp") &&
            std::find(keep.begin(), keep.end(), name) == keep.end();
@@ -553,7 +583,8 @@ struct verify_summary {
 
 /// Re-reads the sources `m` lists, and checks every shard in `dir` against
 /// them: file sizes and CRCs, index and document tables, and the exact
-/// decoding of every example. Throws an eqinfo::error naming the first
+/// decoding of every example (with window byte counts, also its encoding
+/// again: the counts must be the encoder's). Throws an eqinfo::error naming the first
 /// mismatching shard and example.
 template <class Model>
 verify_summary verify_shards(const tokenizer<Model>& prototype, const shard_manifest& m, const fs::path& dir,
@@ -636,6 +667,14 @@ verify_summary verify_shards(const tokenizer<Model>& prototype, const shard_mani
       if (diff.first != decoded.end() || diff.second != ex.bytes.end())
         throw error(errc::corrupt_stream, where + ": the decoded bytes differ from the source at byte " +
                                               std::to_string(diff.first - decoded.begin()) + " of the example");
+      if (m.window_bytes) {  // the stored window byte counts are the encoder's cuts
+        const encoded again = tok.encode_with_offsets(ex.bytes);
+        const auto counts = window_byte_counts(again, m.config.tokens_per_window());
+        const auto stored = s.window_bytes_of(i);
+        if (!std::equal(counts.begin(), counts.end(), stored.begin(), stored.end()))
+          throw error(errc::corrupt_stream, where + ": the window byte counts (" + r.windows_file +
+                                                ") are not the encoder's windows of the example");
+      }
       checked.fetch_add(ex.bytes.size());
       if (hooks.progress) {
         const std::unique_lock lock(progress_mutex, std::try_to_lock);

@@ -138,6 +138,7 @@ def shard(
     separator="\n\n",
     text_field="text",
     keep_documents=False,
+    window_offsets=False,
     threads=1,
     retries=3,
     workers=None,
@@ -186,6 +187,7 @@ def shard(
         bool(keep_documents),
         inputs,
         out,
+        bool(window_offsets),
     )
     manifest_path = os.path.join(out, "manifest.json")
     if ext.shard_prepare(job, out):
@@ -260,6 +262,8 @@ def _parser():
     s.add_argument("--separator", default="\\n\\n", help="C escapes, as eqinfo shard (default: \\n\\n)")
     s.add_argument("--example-bytes", type=int, default=10240)
     s.add_argument("--keep-documents", action="store_true")
+    s.add_argument("--window-offsets", action="store_true",
+                   help="also store every window's byte count (equal-info; eqinfo shard --window-offsets)")
     s.add_argument("--shard-examples", type=int, default=1024)
     s.add_argument("--retries", type=int, default=3)
     s.add_argument("--progress", action="store_true")
@@ -289,6 +293,7 @@ def main(argv=None):
             separator=codecs.escape_decode(args.separator.encode("utf-8"))[0],
             text_field=args.text_field,
             keep_documents=args.keep_documents,
+            window_offsets=args.window_offsets,
             threads=args.threads,
             retries=args.retries,
             progress=args.progress,

@@ -86,7 +86,7 @@ shard_manifest parse_job(const std::string& json) { return eqinfo::parse_shard_m
 std::string shard_job(const py::dict& config, const std::string& model, const std::string& format,
                       std::uint64_t example_bytes, std::uint64_t shard_examples, const py::bytes& separator,
                       const std::string& text_field, bool keep_documents, const std::vector<std::string>& inputs,
-                      const std::string& out) {
+                      const std::string& out, bool window_offsets) {
   eqinfo::settings s;
   const auto method = config["method"].cast<std::string>();
   const auto named = eqinfo::parse_method_name(method);
@@ -107,6 +107,7 @@ std::string shard_job(const py::dict& config, const std::string& model, const st
   job.separator = separator;
   job.text_field = text_field;
   job.keep_documents = keep_documents;
+  job.window_bytes = window_offsets;
   py::gil_scoped_release nogil;
   const loaded l = load_tokenizer(s, model, {});
   // Inputs and `out` as given: this runs in the client's working directory,
@@ -188,7 +189,7 @@ void shard_finish(const std::string& planned_job_json, const std::string& out, c
 void register_shard_bindings(py::module_& m) {
   m.def("shard_job", &shard_job, py::arg("settings"), py::arg("model"), py::arg("format"), py::arg("example_bytes"),
         py::arg("shard_examples"), py::arg("separator"), py::arg("text_field"), py::arg("keep_documents"),
-        py::arg("inputs"), py::arg("out"));
+        py::arg("inputs"), py::arg("out"), py::arg("window_offsets") = false);
   m.def("shard_prepare", &shard_prepare, py::arg("job"), py::arg("out"));
   m.def("shard_plan", &shard_plan, py::arg("job"), py::arg("base"));
   m.def("shard_one", &shard_one, py::arg("job"), py::arg("out"), py::arg("base"), py::arg("k"), py::arg("entry"),

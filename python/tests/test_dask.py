@@ -12,8 +12,10 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import eqinfo
@@ -217,3 +219,52 @@ def test_scheduler_and_two_workers_on_loopback(here, expected):
                 p.wait()
         log.close()
     assert_same(expected, here / "loopback")
+
+
+def test_window_offsets_same_as_cli_and_the_encoder(here, cli, cluster):
+    """--window-offsets: the windows files are the CLI's, and each example's token offsets
+    read back from them are the encoder's (Tokenizer.encode(..., return_offsets=True))."""
+    cli_out = "cli-windows"
+    subprocess.run([cli, "shard", "--model", "text.unigram", *CLI_OPTIONS, "--window-offsets", "--threads", "1",
+                    "--out", cli_out, *INPUTS], check=True, capture_output=True)
+    eqinfo.dask.shard(INPUTS, "dask-windows", client=cluster, model="text.unigram", window_offsets=True, **OPTIONS)
+    assert_same(here / cli_out, here / "dask-windows")
+    shards = eqinfo.Shards("dask-windows")
+    assert shards.window_bytes_stored and shards.manifest["window_bytes"] is True
+    tok = shards.tokenizer("text.unigram")
+    for i in range(0, len(shards), 7):
+        e = shards[i]
+        data = tok.decode(e.tokens, e.n_bytes)
+        tokens, offsets = tok.encode(data, return_offsets=True)
+        assert (tokens == e.tokens).all()
+        assert (shards.token_offsets(i) == offsets).all()
+    shards.check(tokenizer=tok)
+    r = subprocess.run([cli, "verify", "--model", "text.unigram", "dask-windows"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    # Window counts that still add up to each example's bytes, with the manifest's CRC
+    # made to match: only re-encoding (eqinfo verify) can tell.
+    m = json.loads((here / "dask-windows" / "manifest.json").read_text())
+    rec = m["shards"][0]
+    path = here / "dask-windows" / rec["windows_file"]
+    counts = shards.window_bytes(0).copy()
+    first = int(np.flatnonzero(counts[:-1] > 1)[0])
+    counts[first] -= 1
+    counts[first + 1] += 1
+    body = _npy(counts)
+    path.write_bytes(body)
+    rec["windows_crc32"] = f"0x{zlib.crc32(body):08x}"
+    (here / "dask-windows" / "manifest.json").write_text(json.dumps(m, indent=2) + "\n")
+    r = subprocess.run([cli, "verify", "--model", "text.unigram", "dask-windows"], capture_output=True, text=True)
+    assert r.returncode != 0 and "not the encoder's windows" in r.stderr
+    # Only equal-info windows stand for bytes.
+    r = subprocess.run([cli, "shard", "--method", "bytes", "--window-offsets", "--out", "bytes-windows", *INPUTS],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "window offsets need method equal-info" in r.stderr
+
+
+def _npy(array):
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()

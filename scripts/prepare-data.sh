@@ -6,7 +6,7 @@
 #   train.txt valid.txt test.txt heldout.txt heldout/*.txt *.docs.tsv manifest.json
 # into the cache directory ($EQINFO_DATA_CACHE, default ~/.cache/eqinfo/data).
 # Re-running reuses the downloads (their SHA-256 are pinned in the script).
-# All arguments go to training/prepare_data.py, e.g.
+# All arguments go to python3 -m training.prepare_data, e.g.
 #   scripts/prepare-data.sh --max-train-bytes 8000000 --out /tmp/m1-data
 # See training/DATA.md.
 set -euo pipefail

@@ -17,7 +17,7 @@
 #       tokens must still match
 #   (h) Python: training/ tests (pytest: M1 trainer, M2 trainer and experiment
 #       smoke, compression-study smoke), then the C++ M1 against the PyTorch
-#       reference (training/compare_with_eqinfo.py) on a random model and on the
+#       reference (python3 -m training.compare_with_eqinfo) on a random model and on the
 #       shipped models/m1, whose plain-AC code length must also be within 1 %
 #       of its cross-entropy
 #

@@ -312,7 +312,7 @@ Writes M1's next-byte CDFs for the bytes of INPUT as uint32 little-endian
 [n, 257], n = size of INPUT: row i is the integer CDF (total 2^P) of byte i
 given BOS and the bytes before it in its block (the plain-AC context rule of
 docs/m1.md; for inputs shorter than the context, BOS + bytes[0:i]), exactly
-what the coder uses. training/compare_with_eqinfo.py checks it against the
+what the coder uses. training.compare_with_eqinfo checks it against the
 PyTorch reference, which must give the same integers (docs/m1-integer.md).
 
 options:
@@ -321,7 +321,8 @@ options:
 
 examples:
   eqinfo m1-dump m1.safetensors text.txt cdfs.u32
-  training/compare_with_eqinfo.py m1.safetensors text.txt "build/tools/eqinfo m1-dump"
+  python3 -m training.compare_with_eqinfo m1.safetensors text.txt \
+      "build/release/tools/eqinfo m1-dump"      (from the repository root)
 )";
 
 constexpr const char* m1_quantize_help =

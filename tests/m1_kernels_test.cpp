@@ -9,6 +9,8 @@
 
 #include <eqinfo/transformer.hpp>
 
+#include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -143,6 +145,44 @@ TEST_CASE("logits_to_cdf gives the same CDF and probabilities with every compile
     }
   }
   if (!paths.skipped.empty()) WARN("logits_to_cdf: int8 paths this CPU cannot run, skipped:" << paths.skipped);
+}
+
+TEST_CASE("M1's quantiser gives quantize_cdf's CDF on every compiled copy, at every precision",
+          "[m1][numerics][kernels]") {
+  // cdf_of_logits' weights are at most 2^24; quantize_small_weights computes
+  // quantize_cdf's floors in doubles. Random rows, heavy and flat ones, ties
+  // for the heaviest byte, and the extremes.
+  std::mt19937 rng(5);
+  const auto paths = eqinfo_test::int8_paths_here();
+  std::vector<std::array<std::uint32_t, 256>> rows;
+  for (int round = 0; round < 120; ++round) {
+    std::array<std::uint32_t, 256> w{};
+    const std::uint32_t top = round % 3 == 0 ? (1u << 24) : round % 3 == 1 ? 1000u : (1u << 24) - 1;
+    for (auto& v : w) v = static_cast<std::uint32_t>(rng() % (top + 1));
+    if (round % 4 == 0) w[static_cast<std::size_t>(round) % 256] = 1u << 24;
+    if (round % 7 == 0) w[17] = w[200] = *std::max_element(w.begin(), w.end());  // a tie
+    rows.push_back(w);
+  }
+  std::array<std::uint32_t, 256> all_max, one_max{}, one_max_ones;
+  all_max.fill(1u << 24);
+  one_max[42] = 1u << 24;
+  one_max_ones.fill(1);
+  one_max_ones[255] = 1u << 24;
+  rows.insert(rows.end(), {all_max, one_max, one_max_ones});
+  for (unsigned precision = eqinfo::min_precision_bits; precision <= eqinfo::max_precision_bits; ++precision) {
+    for (const auto& w : rows) {
+      std::array<std::uint64_t, 256> wide;
+      std::copy(w.begin(), w.end(), wide.begin());
+      eqinfo::cdf_table want, got;
+      eqinfo::quantize_cdf(std::span<const std::uint64_t, 256>(wide), precision, want);
+      for (auto path : paths.supported) {
+        INFO("path " << eqinfo::detail::int8::name(path) << ", P = " << precision);
+        m1::quantize_weights(w.data(), precision, got, path);
+        REQUIRE(got == want);
+      }
+    }
+  }
+  if (!paths.skipped.empty()) WARN("quantize_weights: int8 paths this CPU cannot run, skipped:" << paths.skipped);
 }
 
 TEST_CASE("M1 forward gives bit-identical logits on every int8 kernel path", "[m1][kernels]") {

@@ -154,6 +154,19 @@ inline void logits_to_cdf(const float* logits, unsigned precision, cdf_table& cd
   }
 }
 
+/// quantize_cdf for weights <= 2^24 in the compiled copy of kernel path
+/// `path` (what logits_to_cdf uses; tests compare it with quantize_cdf).
+inline void quantize_weights(const std::uint32_t* weights, unsigned precision, cdf_table& cdf,
+                             int8::isa path = int8::isa::scalar) {
+  switch (elementwise_for(path)) {
+#ifdef EQINFO_M1_PER_ISA
+    case elementwise::avx512: return avx512::quantize_small_weights(weights, precision, cdf);
+    case elementwise::avx2: return avx2::quantize_small_weights(weights, precision, cdf);
+#endif
+    default: return quantize_small_weights(weights, precision, cdf);
+  }
+}
+
 /// Refuses to run under a floating-point environment that changes results.
 inline void check_fp_environment() {
   if (std::fegetround() != FE_TONEAREST)

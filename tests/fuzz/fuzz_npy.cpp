@@ -6,7 +6,8 @@
 // 2-6: N = 1 + that value; bit 7: raw instead of .npy for the shard token
 // reader); the rest is the file.
 //   0: parse_tokens_npy(file, N)
-//   1: shards::parse_int64_table<6> (shard-NNNNNN.idx.npy)
+//   1: shards::parse_int64_table<6> (shard-NNNNNN.idx.npy); with bit 7:
+//      shards::parse_window_bytes (shard-NNNNNN.windows.npy)
 //   2: shards::parse_int64_table<3> (shard-NNNNNN.docs.npy)
 //   3: shards::parse_tokens(file, manifest with N and the token format)
 // Asserts: the reader throws eqinfo::error with one of bad_magic,
@@ -63,6 +64,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const std::vector<eqinfo::token_t> again = eqinfo::parse_tokens_npy(written, token_bits, "<written>");
       EQINFO_FUZZ_CHECK(again == tokens);
       EQINFO_FUZZ_CHECK(eqinfo::serialize_tokens_npy(again, token_bits) == written);
+    } else if (mode == 1 && raw) {
+      const std::vector<std::uint32_t> counts = eqinfo::detail::shards::parse_window_bytes(file, "<fuzz>");
+      const bytes written = eqinfo::detail::shards::serialize_window_bytes(counts);
+      const std::vector<std::uint32_t> again = eqinfo::detail::shards::parse_window_bytes(written, "<written>");
+      EQINFO_FUZZ_CHECK(again == counts);
+      EQINFO_FUZZ_CHECK(eqinfo::detail::shards::serialize_window_bytes(again) == written);
     } else if (mode == 1) {
       table<6>(file);
     } else if (mode == 2) {

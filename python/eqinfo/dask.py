@@ -275,29 +275,10 @@ def main(argv=None):
     from ._errors import Error
 
     try:
-        r = shard(
-            args.inputs,
-            args.out,
-            client=args.scheduler,
-            workers=args.workers,
-            model=args.model,
-            method=args.method,
-            window_bits=args.window_bits,
-            token_bits=args.token_bits,
-            precision=args.precision,
-            rule=args.rule,
-            segment_bytes=args.segment_bytes,
-            format=args.format,
-            example_bytes=args.example_bytes,
-            shard_examples=args.shard_examples,
-            separator=codecs.escape_decode(args.separator.encode("utf-8"))[0],
-            text_field=args.text_field,
-            keep_documents=args.keep_documents,
-            window_offsets=args.window_offsets,
-            threads=args.threads,
-            retries=args.retries,
-            progress=args.progress,
-        )
+        # Every option but these has shard()'s name (argparse's dest).
+        options = {k: v for k, v in vars(args).items() if k not in ("command", "inputs", "out", "scheduler")}
+        options["separator"] = codecs.escape_decode(args.separator.encode("utf-8"))[0]
+        r = shard(args.inputs, args.out, client=args.scheduler, **options)
     except (Error, ValueError, TypeError, OSError) as e:
         print(f"eqinfo.dask: {e}", file=sys.stderr)
         return 1

@@ -154,20 +154,10 @@ void encode_jobs(const tokenizer<Model>& prototype, std::span<encode_job> jobs, 
   engines<Model> local(prototype);
   const std::size_t per = std::max<std::size_t>(1, jobs_per_block(jobs.size(), prototype.lanes(), threads));
   const std::size_t blocks = (jobs.size() + per - 1) / per;
-  std::vector<std::exception_ptr> errors(blocks);
-  run_in_arena(threads, [&] {
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, blocks, 1), [&](const tbb::blocked_range<std::size_t>& r) {
-      for (std::size_t block = r.begin(); block != r.end(); ++block) {
-        try {
-          local.local().encode(jobs.subspan(block * per, std::min(per, jobs.size() - block * per)));
-        } catch (...) {
-          errors[block] = std::current_exception();
-        }
-      }
-    });
+  (void)for_each_item<char>(blocks, threads, local, [&](window_engine<Model>& engine, std::size_t block) {
+    engine.encode(jobs.subspan(block * per, std::min(per, jobs.size() - block * per)));
+    return char{};
   });
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);
 }
 
 }  // namespace parallel
@@ -265,20 +255,11 @@ std::vector<std::uint8_t> decode_windows_parallel(const tokenizer<Model>& protot
   const std::size_t per = std::max<std::size_t>(1, detail::parallel::jobs_per_block(ruled, prototype.lanes(), threads));
   const std::size_t blocks = (ruled + per - 1) / per;
   std::vector<detail::window_reads> reads(blocks);
-  std::vector<std::exception_ptr> errors(blocks);
-  detail::parallel::run_in_arena(threads, [&] {
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, blocks, 1), [&](const tbb::blocked_range<std::size_t>& r) {
-      for (std::size_t block = r.begin(); block != r.end(); ++block) {
-        try {
-          local.local().read(bits, block * per, std::min(ruled, (block + 1) * per), next_first, reads[block]);
-        } catch (...) {
-          errors[block] = std::current_exception();
-        }
-      }
-    });
-  });
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  (void)detail::parallel::for_each_item<char>(
+      blocks, threads, local, [&](detail::window_engine<Model>& engine, std::size_t block) {
+        engine.read(bits, block * per, std::min(ruled, (block + 1) * per), next_first, reads[block]);
+        return char{};
+      });
   detail::assembled a;
   detail::assemble(reads, s, byte_count, a);
   if (!byte_count) return std::move(a.bytes);

@@ -242,7 +242,10 @@ using out_map =
     Eigen::Map<Eigen::Matrix<std::int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
 inline Eigen::Index ix(std::size_t v) { return static_cast<Eigen::Index>(v); }
 
-inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb, std::int32_t* C,
+/// C = A.B^T (b_transposed: B is (N, K)) or A.B (B is (K, N)) through
+/// Eigen's integer product: exact in any blocking order.
+template <bool b_transposed, class TA>
+inline void product(const TA* A, std::size_t lda, const std::int8_t* B, std::size_t ldb, std::int32_t* C,
                     std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
   if (M == 0 || N == 0) return;
   out_map c(C, ix(M), ix(N), Eigen::OuterStride<>(ix(ldc)));
@@ -250,22 +253,24 @@ inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std::int8_t* B,
     c.setZero();
     return;
   }
-  const rows_map<std::int8_t> a(A, ix(M), ix(K), Eigen::OuterStride<>(ix(lda)));
-  const rows_map<std::int8_t> b(B, ix(N), ix(K), Eigen::OuterStride<>(ix(ldb)));
-  c.noalias() = a.cast<std::int32_t>() * b.cast<std::int32_t>().transpose();
+  const rows_map<TA> a(A, ix(M), ix(K), Eigen::OuterStride<>(ix(lda)));
+  if constexpr (b_transposed) {
+    const rows_map<std::int8_t> b(B, ix(N), ix(K), Eigen::OuterStride<>(ix(ldb)));
+    c.noalias() = a.template cast<std::int32_t>() * b.cast<std::int32_t>().transpose();
+  } else {
+    const rows_map<std::int8_t> b(B, ix(K), ix(N), Eigen::OuterStride<>(ix(ldb)));
+    c.noalias() = a.template cast<std::int32_t>() * b.cast<std::int32_t>();
+  }
+}
+
+inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb, std::int32_t* C,
+                    std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  product<true>(A, lda, B, ldb, C, ldc, M, N, K);
 }
 
 inline void u8s8_nn(const std::uint8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb, std::int32_t* C,
                     std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
-  if (M == 0 || N == 0) return;
-  out_map c(C, ix(M), ix(N), Eigen::OuterStride<>(ix(ldc)));
-  if (K == 0) {
-    c.setZero();
-    return;
-  }
-  const rows_map<std::uint8_t> a(A, ix(M), ix(K), Eigen::OuterStride<>(ix(lda)));
-  const rows_map<std::int8_t> b(B, ix(K), ix(N), Eigen::OuterStride<>(ix(ldb)));
-  c.noalias() = a.cast<std::int32_t>() * b.cast<std::int32_t>();
+  product<false>(A, lda, B, ldb, C, ldc, M, N, K);
 }
 }  // namespace eigen
 
@@ -284,6 +289,21 @@ inline void u8s8_nn(const std::uint8_t* A, std::size_t lda, const std::int8_t* B
 #define EQINFO_SSE2 __attribute__((target("sse2")))
 #define EQINFO_AVX2 __attribute__((target("avx2")))
 
+/// sum over k in [from, K) of a[k] * b[k]: the columns after a vector loop.
+inline std::int32_t dot_tail(const std::int8_t* a, const std::int8_t* b, std::size_t from, std::size_t K) {
+  std::int32_t s = 0;
+  for (std::size_t k = from; k < K; ++k) s += std::int32_t{a[k]} * b[k];
+  return s;
+}
+
+/// sum over k of a[k] * B[k][n]: one column of A.B after a vector loop.
+inline std::int32_t column_dot(const std::uint8_t* a, const std::int8_t* B, std::size_t ldb, std::size_t K,
+                               std::size_t n) {
+  std::int32_t s = 0;
+  for (std::size_t k = 0; k < K; ++k) s += std::int32_t{a[k]} * B[k * ldb + n];
+  return s;
+}
+
 namespace sse2 {
 EQINFO_SSE2 inline __m128i widen_lo(__m128i v) { return _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8); }
 EQINFO_SSE2 inline __m128i widen_hi(__m128i v) { return _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8); }
@@ -291,6 +311,18 @@ EQINFO_SSE2 inline std::int32_t hsum(__m128i v) {
   v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4e));
   v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xb1));
   return _mm_cvtsi128_si32(v);
+}
+/// One dot product of K int8 values.
+EQINFO_SSE2 inline std::int32_t dot(const std::int8_t* a, const std::int8_t* b, std::size_t K) {
+  const std::size_t K16 = K / 16 * 16;
+  __m128i acc = _mm_setzero_si128();
+  for (std::size_t k = 0; k < K16; k += 16) {
+    const __m128i av = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k));
+    const __m128i bv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + k));
+    acc = _mm_add_epi32(acc, _mm_madd_epi16(widen_lo(av), widen_lo(bv)));
+    acc = _mm_add_epi32(acc, _mm_madd_epi16(widen_hi(av), widen_hi(bv)));
+  }
+  return hsum(acc) + dot_tail(a, b, K16, K);
 }
 
 EQINFO_SSE2 inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
@@ -312,25 +344,11 @@ EQINFO_SSE2 inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std
         }
       }
       for (int j = 0; j < 4; ++j) {
-        std::int32_t s = hsum(acc[j]);
         const std::int8_t* b = B + (n + static_cast<std::size_t>(j)) * ldb;
-        for (std::size_t k = K16; k < K; ++k) s += std::int32_t{a[k]} * b[k];
-        C[m * ldc + n + static_cast<std::size_t>(j)] = s;
+        C[m * ldc + n + static_cast<std::size_t>(j)] = hsum(acc[j]) + dot_tail(a, b, K16, K);
       }
     }
-    for (; n < N; ++n) {
-      __m128i acc = _mm_setzero_si128();
-      const std::int8_t* b = B + n * ldb;
-      for (std::size_t k = 0; k < K16; k += 16) {
-        const __m128i av = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k));
-        const __m128i bv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + k));
-        acc = _mm_add_epi32(acc, _mm_madd_epi16(widen_lo(av), widen_lo(bv)));
-        acc = _mm_add_epi32(acc, _mm_madd_epi16(widen_hi(av), widen_hi(bv)));
-      }
-      std::int32_t s = hsum(acc);
-      for (std::size_t k = K16; k < K; ++k) s += std::int32_t{a[k]} * b[k];
-      C[m * ldc + n] = s;
-    }
+    for (; n < N; ++n) C[m * ldc + n] = dot(a, B + n * ldb, K);
   }
 }
 
@@ -362,11 +380,7 @@ EQINFO_SSE2 inline void u8s8_nn(const std::uint8_t* A, std::size_t lda, const st
       _mm_storeu_si128(reinterpret_cast<__m128i*>(c + n), lo);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(c + n + 4), hi);
     }
-    for (std::size_t n = N8; n < N; ++n) {
-      std::int32_t s = 0;
-      for (std::size_t k = 0; k < K; ++k) s += std::int32_t{a[k]} * B[k * ldb + n];
-      c[n] = s;
-    }
+    for (std::size_t n = N8; n < N; ++n) c[n] = column_dot(a, B, ldb, K, n);
   }
 }
 }  // namespace sse2
@@ -380,6 +394,14 @@ EQINFO_AVX2 inline std::int32_t hsum(__m256i v) {
 }
 EQINFO_AVX2 inline __m256i load16(const std::int8_t* p) {
   return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+/// One dot product of K int8 values.
+EQINFO_AVX2 inline std::int32_t dot(const std::int8_t* a, const std::int8_t* b, std::size_t K) {
+  const std::size_t K16 = K / 16 * 16;
+  __m256i acc = _mm256_setzero_si256();
+  for (std::size_t k = 0; k < K16; k += 16)
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(load16(a + k), load16(b + k)));
+  return hsum(acc) + dot_tail(a, b, K16, K);
 }
 
 EQINFO_AVX2 inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
@@ -407,34 +429,15 @@ EQINFO_AVX2 inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std
         for (int j = 0; j < 4; ++j) {
           const std::int8_t* a = i == 0 ? a0 : a1;
           const std::int8_t* b = B + (n + static_cast<std::size_t>(j)) * ldb;
-          std::int32_t s = hsum(acc[i][j]);
-          for (std::size_t k = K16; k < K; ++k) s += std::int32_t{a[k]} * b[k];
-          C[(m + static_cast<std::size_t>(i)) * ldc + n + static_cast<std::size_t>(j)] = s;
+          C[(m + static_cast<std::size_t>(i)) * ldc + n + static_cast<std::size_t>(j)] =
+              hsum(acc[i][j]) + dot_tail(a, b, K16, K);
         }
     }
     for (; n < N; ++n)
-      for (std::size_t i = 0; i < 2; ++i) {
-        const std::int8_t* a = A + (m + i) * lda;
-        const std::int8_t* b = B + n * ldb;
-        __m256i acc = _mm256_setzero_si256();
-        for (std::size_t k = 0; k < K16; k += 16)
-          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(load16(a + k), load16(b + k)));
-        std::int32_t s = hsum(acc);
-        for (std::size_t k = K16; k < K; ++k) s += std::int32_t{a[k]} * b[k];
-        C[(m + i) * ldc + n] = s;
-      }
+      for (std::size_t i = 0; i < 2; ++i) C[(m + i) * ldc + n] = dot(A + (m + i) * lda, B + n * ldb, K);
   }
   for (; m < M; ++m)
-    for (std::size_t n = 0; n < N; ++n) {
-      const std::int8_t* a = A + m * lda;
-      const std::int8_t* b = B + n * ldb;
-      __m256i acc = _mm256_setzero_si256();
-      for (std::size_t k = 0; k < K16; k += 16)
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(load16(a + k), load16(b + k)));
-      std::int32_t s = hsum(acc);
-      for (std::size_t k = K16; k < K; ++k) s += std::int32_t{a[k]} * b[k];
-      C[m * ldc + n] = s;
-    }
+    for (std::size_t n = 0; n < N; ++n) C[m * ldc + n] = dot(A + m * lda, B + n * ldb, K);
 }
 
 EQINFO_AVX2 inline void u8s8_nn(const std::uint8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
@@ -460,11 +463,7 @@ EQINFO_AVX2 inline void u8s8_nn(const std::uint8_t* A, std::size_t lda, const st
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + n), first);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + n + 8), second);
     }
-    for (std::size_t n = N16; n < N; ++n) {
-      std::int32_t s = 0;
-      for (std::size_t k = 0; k < K; ++k) s += std::int32_t{a[k]} * B[k * ldb + n];
-      c[n] = s;
-    }
+    for (std::size_t n = N16; n < N; ++n) c[n] = column_dot(a, B, ldb, K, n);
   }
 }
 }  // namespace avx2

@@ -69,17 +69,18 @@ inline std::vector<unsigned char> serialize_tokens_raw(std::span<const token_t> 
   return out;
 }
 
-/// Inverse of serialize_tokens_raw. Throws errc::truncated_tokens if the size
-/// is not a whole number of tokens, errc::token_out_of_range for values >= 2^N.
-inline std::vector<token_t> parse_tokens_raw(std::span<const unsigned char> data, unsigned token_bits,
-                                             const std::string& source = "tokens") {
-  const unsigned width = token_storage_bytes(token_bits);
-  if (data.size() % width != 0)
-    throw error(errc::truncated_tokens, source + ": " + std::to_string(data.size()) +
+namespace detail {
+/// The little-endian tokens of `width` bytes each that make up `body`,
+/// checked to be below 2^N. Throws errc::truncated_tokens for a partial
+/// token, errc::token_out_of_range naming the first bad one.
+inline std::vector<token_t> read_tokens(std::span<const unsigned char> body, unsigned width, unsigned token_bits,
+                                        const std::string& source) {
+  if (body.size() % width != 0)
+    throw error(errc::truncated_tokens, source + ": " + std::to_string(body.size()) +
                                             " bytes is not a whole number of " + std::to_string(width) +
                                             "-byte tokens");
-  std::vector<token_t> tokens(data.size() / width);
-  detail::le_reader in(data, source, errc::truncated_tokens);
+  std::vector<token_t> tokens(body.size() / width);
+  le_reader in(body, source, errc::truncated_tokens);
   const std::uint64_t limit = std::uint64_t{1} << token_bits;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     const std::uint64_t v = in.get(static_cast<int>(width), "token");
@@ -89,6 +90,14 @@ inline std::vector<token_t> parse_tokens_raw(std::span<const unsigned char> data
     tokens[i] = static_cast<token_t>(v);
   }
   return tokens;
+}
+}  // namespace detail
+
+/// Inverse of serialize_tokens_raw. Throws errc::truncated_tokens if the size
+/// is not a whole number of tokens, errc::token_out_of_range for values >= 2^N.
+inline std::vector<token_t> parse_tokens_raw(std::span<const unsigned char> data, unsigned token_bits,
+                                             const std::string& source = "tokens") {
+  return detail::read_tokens(data, token_storage_bytes(token_bits), token_bits, source);
 }
 
 namespace detail {
@@ -191,18 +200,7 @@ inline std::vector<token_t> parse_tokens_npy(std::span<const unsigned char> data
     return descr == "|u1" || descr == "<u1" ? 1 : descr == "<u2" ? 2 : descr == "<u4" ? 4 : 0;
   };
   const detail::npy_view v = detail::parse_npy(data, source, 0, width_of);
-  const std::size_t width = width_of(v.descr);
-  std::vector<token_t> tokens(v.rows);
-  detail::le_reader values(v.body, source, errc::truncated_tokens);
-  const std::uint64_t limit = std::uint64_t{1} << token_bits;
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    const std::uint64_t value = values.get(static_cast<int>(width), "token");
-    if (value >= limit)
-      throw error(errc::token_out_of_range, source + ": token " + std::to_string(i) + " is " + std::to_string(value) +
-                                                ", not below 2^" + std::to_string(token_bits));
-    tokens[i] = static_cast<token_t>(value);
-  }
-  return tokens;
+  return detail::read_tokens(v.body, static_cast<unsigned>(width_of(v.descr)), token_bits, source);  // rows x width
 }
 
 }  // namespace v1

@@ -210,22 +210,8 @@ inline std::vector<token_t> parse_tokens(std::span<const unsigned char> data, co
   if (m.token_format == "npy") {
     std::size_t rows = 0;
     body = npy_body(data, source, width == 2 ? "<u2" : "<u4", width, 0, rows);
-  } else if (data.size() % width != 0) {
-    throw error(errc::truncated_tokens, source + ": " + std::to_string(data.size()) +
-                                            " bytes is not a whole number of " + std::to_string(width) +
-                                            "-byte tokens");
   }
-  std::vector<token_t> tokens(body.size() / width);
-  le_reader in(body, source, errc::truncated_tokens);
-  const std::uint64_t limit = std::uint64_t{1} << m.config.token_bits;
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    const std::uint64_t v = in.get(static_cast<int>(width), "token");
-    if (v >= limit)
-      throw error(errc::token_out_of_range, source + ": token " + std::to_string(i) + " is " + std::to_string(v) +
-                                                ", not below 2^" + std::to_string(m.config.token_bits));
-    tokens[i] = static_cast<token_t>(v);
-  }
-  return tokens;
+  return read_tokens(body, width, m.config.token_bits, source);
 }
 
 /// shard-NNNNNN.windows.npy: 1-D <u4, every window's byte count (a window

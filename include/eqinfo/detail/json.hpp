@@ -147,17 +147,24 @@ class json_reader {
       ++pos_;
       return v;
     }
-    while (true) {
-      v.items.push_back(value(depth + 1));
-      skip_space();
-      if (peek() == ']') break;
-      if (peek() != ',') fail("unexpected " + shown() + " in an array, expected ',' or ']'");
-      ++pos_;
-      skip_space();
-      if (peek() == ']') fail("trailing comma before ']'");
-    }
-    ++pos_;
+    do v.items.push_back(value(depth + 1));
+    while (!closed(']', "an array"));
     return v;
+  }
+  /// After an element: true (and past it) at the container's `close`, else
+  /// past the ',' before the next element (and no trailing comma).
+  bool closed(char close, const char* container) {
+    skip_space();
+    if (peek() == close) {
+      ++pos_;
+      return true;
+    }
+    if (peek() != ',')
+      fail("unexpected " + shown() + " in " + container + ", expected ',' or '" + std::string(1, close) + "'");
+    ++pos_;
+    skip_space();
+    if (peek() == close) fail("trailing comma before '" + std::string(1, close) + "'");
+    return false;
   }
   json_value object(int depth) {
     json_value v;
@@ -177,14 +184,8 @@ class json_reader {
       ++pos_;
       skip_space();
       v.members.push_back({std::move(key), value(depth + 1)});
-      skip_space();
-      if (peek() == '}') break;
-      if (peek() != ',') fail("unexpected " + shown() + " in an object, expected ',' or '}'");
-      ++pos_;
-      skip_space();
-      if (peek() == '}') fail("trailing comma before '}'");
+      if (closed('}', "an object")) break;
     }
-    ++pos_;
     check_unique_keys(v.members, key_offsets);
     return v;
   }

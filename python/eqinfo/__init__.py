@@ -104,24 +104,24 @@ def _is_bytes_like(x):
     return isinstance(x, (bytes, bytearray, memoryview))
 
 
+def _unsigned(name, value, bits):
+    """`value` as a Python int below 2^bits (TypeError for non-integers and bools)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if value < 0 or value >= 2**bits:
+        raise ValueError(f"{name} must be a non-negative {bits}-bit integer, got {value}")
+    return value
+
+
 def _uint(name, value, allow_none=False):
     if value is None and allow_none:
         return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if value < 0 or value >= 2**32:
-        raise ValueError(f"{name} must be a non-negative 32-bit integer, got {value}")
-    return value
+    return _unsigned(name, value, 32)
 
 
 def _count(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if value < 0 or value >= 2**64:
-        raise ValueError(f"{name} must be a non-negative 64-bit integer, got {value}")
-    return value
+    return _unsigned(name, value, 64)
 
 
 def _lanes(value):

@@ -41,19 +41,9 @@ import sys
 import time
 import uuid
 
-from . import Tokenizer, _ext
+from . import Tokenizer, _default_model, _ext
 
 __all__ = ["shard", "main"]
-
-
-def _default_model(method):
-    """The CLI's default model (the package's rule where it has one)."""
-    import eqinfo
-
-    pick = getattr(eqinfo, "_default_model", None)
-    if pick is not None:
-        return pick(method)
-    return os.environ.get("EQINFO_MODEL") or "uniform"
 
 
 # --------------------------------------------------------------------------- tasks
@@ -126,12 +116,6 @@ def shard(
     *,
     client=None,
     model=None,
-    method="equal-info",
-    window_bits=16,
-    token_bits=None,
-    precision=None,
-    rule="delay",
-    segment_bytes=None,
     format="npy",
     example_bytes=10240,
     shard_examples=1024,
@@ -143,10 +127,13 @@ def shard(
     retries=3,
     workers=None,
     progress=False,
+    **settings,
 ):
     """Shards `inputs` (files, .jsonl files, directories) into `out` on Dask.
 
-    The options are ``eqinfo shard``'s, with its defaults (``separator`` is
+    ``settings``: :class:`eqinfo.Tokenizer`'s (method, window_bits,
+    token_bits, precision, rule, segment_bytes), with its defaults, which are
+    the CLI's. The other options are ``eqinfo shard``'s, with its defaults (``separator`` is
     the value itself, not C-escaped; ``model=None``: $EQINFO_MODEL, else the
     bundled M1; a path must be one every worker can open). The output is
     byte-identical to ``eqinfo shard`` with the same inputs and options, run
@@ -167,14 +154,12 @@ def shard(
     inputs = [os.fspath(p) for p in inputs]
     out = os.fspath(out)
     if model is None:
-        model = _default_model(method)
+        model = _default_model(settings.get("method", "equal-info"))
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError("model must be 'uniform' or a path to a model file every worker can read")
     model = os.fspath(model)
     # Settings resolved by Tokenizer: the CLI's option names and defaults.
-    settings = Tokenizer(
-        model, method, window_bits, token_bits, precision, rule, self_test=False, segment_bytes=segment_bytes
-    ).settings
+    settings = Tokenizer(model, self_test=False, **settings).settings
     ext = _ext()
     job = ext.shard_job(
         settings,

@@ -56,11 +56,15 @@ def unigram_bytes():
     return eqinfo.train_unigram([TEXT * 20, bytes(range(256))])
 
 
+def _model_file(tmp_path_factory, name, data):
+    path = tmp_path_factory.mktemp("models") / name
+    path.write_bytes(data)
+    return path
+
+
 @pytest.fixture(scope="session")
 def unigram_path(tmp_path_factory, unigram_bytes):
-    path = tmp_path_factory.mktemp("models") / "text.unigram"
-    path.write_bytes(unigram_bytes)
-    return path
+    return _model_file(tmp_path_factory, "text.unigram", unigram_bytes)
 
 
 @pytest.fixture(scope="session")
@@ -71,9 +75,7 @@ def m1_bytes():
 
 @pytest.fixture(scope="session")
 def m1_path(tmp_path_factory, m1_bytes):
-    path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
-    path.write_bytes(m1_bytes)
-    return path
+    return _model_file(tmp_path_factory, "tiny.safetensors", m1_bytes)
 
 
 @pytest.fixture(scope="session")

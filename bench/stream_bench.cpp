@@ -115,7 +115,7 @@ void BM_encode(benchmark::State& state) {
     benchmark::DoNotOptimize(e.tokens.data());
     benchmark::DoNotOptimize(e.offsets.data());
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(in.size()));
 }
 
 BENCHMARK(BM_stream)->Args({16, 1})->Args({8, 1})->Args({16, 64})->Args({8, 64})->Unit(benchmark::kMillisecond);

@@ -27,7 +27,7 @@ bench_input "$bytes" "$work/in.txt"
 n=$(stat -c %s "$work/in.txt")
 seconds() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l; }
 row() { printf '%-44s %9.2f s %10.1f KB/s\n' "$1" "$2" "$(echo "$n / $2 / 1000" | bc -l)"; }
-echo "# $n bytes of $( [[ -f $data ]] && echo "$data" || echo data/sample), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "# $n bytes of $BENCH_INPUT_SOURCE, $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "# $("$eq" --version | tr '\n' ' ')"
 for t in 1 2; do
   s=$(seconds "$eq" encode --model "$model" --threads $t "$work/in.txt" -o "$work/enc$t.eqt")

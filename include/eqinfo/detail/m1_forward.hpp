@@ -84,8 +84,10 @@ struct sequence_call {
 #pragma GCC target("avx2")
 #endif
 namespace avx2 {
-#include <eqinfo/detail/m1_forward.inc>
+// Numerics first: the forward pass's calls (quant8, norm_quant, ...) must
+// find this copy, not the baseline one, which GCC need not inline.
 #include <eqinfo/detail/m1_numerics.inc>
+#include <eqinfo/detail/m1_forward.inc>
 }  // namespace avx2
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -96,8 +98,8 @@ namespace avx2 {
 #pragma GCC target("avx2,avx512f,avx512dq,avx512bw,avx512vl")
 #endif
 namespace avx512 {
-#include <eqinfo/detail/m1_forward.inc>
 #include <eqinfo/detail/m1_numerics.inc>
+#include <eqinfo/detail/m1_forward.inc>
 }  // namespace avx512
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -87,6 +87,7 @@ namespace avx2 {
 // Numerics first: the forward pass's calls (quant8, norm_quant, ...) must
 // find this copy, not the baseline one, which GCC need not inline.
 #include <eqinfo/detail/m1_numerics.inc>
+// (A separate block, so that include sorting keeps this order.)
 #include <eqinfo/detail/m1_forward.inc>
 }  // namespace avx2
 #if defined(__clang__)
@@ -99,6 +100,7 @@ namespace avx2 {
 #endif
 namespace avx512 {
 #include <eqinfo/detail/m1_numerics.inc>
+// (Numerics first, as for avx2.)
 #include <eqinfo/detail/m1_forward.inc>
 }  // namespace avx512
 #if defined(__clang__)

@@ -5,11 +5,11 @@
 #
 #   bench/compare.sh [BENCH_BINARY] [extra google-benchmark flags...]
 #
-# Default binary: build-bench/bench/eqinfo_coder_bench. With
+# Default binary: build/release/bench/eqinfo_coder_bench. With
 # --benchmark_repetitions=N the table shows the median of the N runs.
 # Needs /usr/bin/python3. Set COMPARE_JSON=file to keep the raw JSON.
 set -eu
-bin=${1:-build-bench/bench/eqinfo_coder_bench}
+bin=${1:-build/release/bench/eqinfo_coder_bench}
 [ $# -gt 0 ] && shift
 if [ ! -x "$bin" ]; then
   echo "compare.sh: no benchmark binary at $bin (configure with -DEQINFO_BUILD_BENCH=ON)" >&2

@@ -35,6 +35,7 @@
 #include <bit>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 namespace eqinfo {
@@ -55,10 +56,10 @@ namespace detail {
 
 /// The one precision check: throws `code` ("WHERE precision_bits P is
 /// outside [8, 24]") for a P the coder cannot use.
-inline void check_precision(std::uint64_t precision, errc code = errc::invalid_settings,
-                            const std::string& where = "") {
+inline void check_precision(std::uint64_t precision, errc code = errc::invalid_settings, std::string_view where = {}) {
+  // (A string_view: the coder checks P per window, and a passing check must build nothing.)
   if (precision < min_precision_bits || precision > max_precision_bits)
-    throw error(code, where + "precision_bits " + std::to_string(precision) + " is outside [" +
+    throw error(code, std::string(where) + "precision_bits " + std::to_string(precision) + " is outside [" +
                           std::to_string(min_precision_bits) + ", " + std::to_string(max_precision_bits) + "]");
 }
 

@@ -73,11 +73,7 @@ std::shared_ptr<const transformer_weights> weights(int model, int8::isa path) {
       } catch (const eqinfo::error&) {
       }
       if (!base[0]) {
-        transformer_config c;
-        c.layers = 2;
-        c.d_model = 128;
-        c.heads = 2;
-        c.d_ff = 512;
+        transformer_config c{.layers = 2, .d_model = 128, .heads = 2, .d_ff = 512};
         base[0] = std::make_shared<const transformer_weights>(transformer_weights::random(c, 42));
       }
     } else {

@@ -189,13 +189,7 @@ TEST_CASE("M1 forward gives bit-identical logits on every int8 kernel path", "[m
   const auto paths = paths_here();
   REQUIRE(!paths.empty());
   SECTION("small odd-shaped model, batched and incremental calls") {
-    transformer_config c;
-    c.layers = 2;
-    c.d_model = 40;
-    c.heads = 3;
-    c.head_dim = 13;
-    c.d_ff = 72;
-    c.context = 80;
+    transformer_config c{.layers = 2, .d_model = 40, .heads = 3, .head_dim = 13, .d_ff = 72, .context = 80};
     const auto w = transformer_weights::random(c, 5);
     std::vector<std::vector<int>> calls = {{256, 72, 101}, {108}, {108, 111, 32, 119, 111, 114, 108, 100}};
     std::vector<int> big;
@@ -223,13 +217,7 @@ TEST_CASE("M1 forward gives bit-identical logits on every int8 kernel path", "[m
 }
 
 TEST_CASE("a batched forward gives each sequence the bits it gets alone", "[m1][determinism]") {
-  transformer_config c;
-  c.layers = 2;
-  c.d_model = 32;
-  c.heads = 2;
-  c.head_dim = 16;
-  c.d_ff = 48;
-  c.context = 64;
+  transformer_config c{.layers = 2, .d_model = 32, .heads = 2, .head_dim = 16, .d_ff = 48, .context = 64};
   const auto w = transformer_weights::random(c, 9);
   // Three sequences with different histories and run lengths.
   const std::vector<std::vector<int>> first = {{256, 1, 2, 3}, {256}, {256, 9, 8, 7, 6, 5, 4, 3, 2, 1}};

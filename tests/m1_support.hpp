@@ -13,13 +13,7 @@ namespace eqinfo_test {
 /// heads of 8, d_ff 32; a short `context` makes windows and AC streams cross
 /// block boundaries.
 inline std::shared_ptr<const eqinfo::transformer_weights> tiny_m1(std::uint64_t seed, unsigned context) {
-  eqinfo::transformer_config c;
-  c.layers = 1;
-  c.d_model = 16;
-  c.heads = 2;
-  c.head_dim = 8;
-  c.d_ff = 32;
-  c.context = context;
+  eqinfo::transformer_config c{.layers = 1, .d_model = 16, .heads = 2, .head_dim = 8, .d_ff = 32, .context = context};
   return std::make_shared<const eqinfo::transformer_weights>(eqinfo::transformer_weights::random(c, seed));
 }
 

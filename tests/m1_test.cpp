@@ -21,13 +21,7 @@ using eqinfo_test::code_of;
 namespace {
 
 transformer_config tiny_config() {
-  transformer_config c;
-  c.layers = 2;
-  c.d_model = 48;
-  c.heads = 3;
-  c.head_dim = 16;
-  c.d_ff = 96;
-  c.context = 96;
+  transformer_config c{.layers = 2, .d_model = 48, .heads = 3, .head_dim = 16, .d_ff = 96, .context = 96};
   return c;
 }
 
@@ -335,13 +329,7 @@ TEST_CASE("parse_model_file tells unigram and M1 files apart by content", "[m1][
 }
 
 TEST_CASE("M1 config ranges: the table Python reads too (detail/m1_config_checks.inc)", "[m1]") {
-  transformer_config base;
-  base.layers = 1;
-  base.d_model = 8;
-  base.heads = 2;
-  base.head_dim = 4;
-  base.d_ff = 8;
-  base.context = 8;
+  transformer_config base{.layers = 1, .d_model = 8, .heads = 2, .head_dim = 4, .d_ff = 8, .context = 8};
   base.validate();
   // The same edge cases as training/tests/test_m1_reference.py.
   struct edge {

@@ -125,15 +125,13 @@ TEST_CASE("a shard manifest survives to_json and parse_shard_manifest", "[shards
   m.keep_documents = true;
   m.token_format = "raw";
   m.inputs.push_back({"x.jsonl", "jsonl", 100, 0xcafef00d, 0, 7});
-  eqinfo::shard_record r;
-  r.tokens_file = "shard-000000.bin";
-  r.index_file = "shard-000000.idx.npy";
-  r.documents_file = "shard-000000.docs.npy";
-  r.examples = 3;
-  r.bytes = 99;
-  r.tokens = 50;
-  r.source_crc32 = 0x01020304;
-  m.shards.push_back(r);
+  m.shards.push_back({.tokens_file = "shard-000000.bin",
+                      .index_file = "shard-000000.idx.npy",
+                      .documents_file = "shard-000000.docs.npy",
+                      .examples = 3,
+                      .bytes = 99,
+                      .tokens = 50,
+                      .source_crc32 = 0x01020304});
   const std::string json = eqinfo::to_json(m);
   const eqinfo::shard_manifest back = eqinfo::parse_shard_manifest(json, "manifest.json");
   CHECK(back.config == m.config);

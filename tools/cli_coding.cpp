@@ -101,7 +101,7 @@ int run_encode(const parsed_args& a) {
 
   std::vector<unsigned char> output;
   std::size_t token_count = 0;
-  with_tokenizer(s, model, [&](auto& tok, const char* model_name) {
+  with_tokenizer(s, model, [&](auto& tok, std::string_view model_name) {
     progress_report progress(a.has("progress"), "encoding", "encoded", display_name(in_path), input.size());
     eqinfo::encoded e = progress.watch(tok, [&] {
       const std::span<const std::uint8_t> bytes(input);
@@ -197,31 +197,14 @@ int run_decode(const parsed_args& a) {
     const eqinfo::token_file file = eqinfo::parse_token_file(data, name);
     // The file's settings, overridden by any given explicitly (which
     // check_token_file then compares with the file's).
-    eqinfo::settings s = file.config;
-    if (a.has("method") || a.has("window-bits") || a.has("token-bits") || a.has("precision") || a.has("rule") ||
-        a.has("segment-bytes")) {
-      parsed_args merged = a;
-      if (!a.has("method"))
-        merged.values["method"] = file.config.kind == eqinfo::method::bytes ? "bytes"
-                                  : file.config.kind == eqinfo::method::ac  ? "ac"
-                                                                            : "equal-info";
-      if (!a.has("window-bits")) merged.values["window-bits"] = std::to_string(file.config.window_bits);
-      if (!a.has("token-bits")) merged.values["token-bits"] = std::to_string(file.config.token_bits);
-      if (!a.has("precision")) merged.values["precision"] = std::to_string(file.config.precision_bits);
-      if (!a.has("rule")) merged.values["rule"] = rule_name(file.config.rule);
-      if (!a.has("segment-bytes")) merged.values["segment-bytes"] = std::to_string(file.config.segment_bytes);
-      if (merged.get("method") == "static-ac" && !model.unigram)
-        usage(cmd, model.m1 ? "--method static-ac needs a unigram model; with an M1 model use --method ac"
-                            : "--method static-ac needs a unigram model: --model FILE");
-      s = settings_from_args(cmd, merged, model, true).config;
-    }
+    const eqinfo::settings s = settings_from_args(cmd, a, model, file.config).config;
     if (s.kind != eqinfo::method::bytes && !model.given() &&
         file.model_fingerprint != eqinfo::uniform_model(s.precision_bits).fingerprint())
       throw eqinfo::error(eqinfo::errc::settings_mismatch,
                           name + ": the tokens were made with the model with fingerprint " +
                               eqinfo::detail::hex32(file.model_fingerprint) +
                               ", not the uniform model; give that model with --model FILE");
-    with_tokenizer(s, model, [&](auto& tok, const char*) {
+    with_tokenizer(s, model, [&](auto& tok, std::string_view) {
       eqinfo::check_token_file(tok, file);
       progress_report progress(a.has("progress"), "decoding", "decoded", name, file.byte_count);
       output = progress.watch(tok, [&] {
@@ -237,7 +220,7 @@ int run_decode(const parsed_args& a) {
     model_notes(s, model, a);
     const auto tokens = *format == token_format::raw ? eqinfo::parse_tokens_raw(data, s.token_bits, name)
                                                      : eqinfo::parse_tokens_npy(data, s.token_bits, name);
-    with_tokenizer(s, model, [&](auto& tok, const char*) {
+    with_tokenizer(s, model, [&](auto& tok, std::string_view) {
       progress_report progress(a.has("progress"), "decoding", "decoded", name, bare ? data.size() : *byte_count);
       output = progress.watch(tok, [&] { return decode_tokens(tok, tokens, byte_count, threads); });
       progress.finish(std::to_string(output.size()) + " bytes");
@@ -266,7 +249,7 @@ measurement measure(const eqinfo::settings& s, bool static_ac, const model_optio
   measurement m;
   m.config = s;
   m.bytes = input.size();
-  with_tokenizer(s, model, [&](auto& tok, const char* model_name) {
+  with_tokenizer(s, model, [&](auto& tok, std::string_view model_name) {
     m.model = model_name;
     m.tokens = tokens ? *tokens : tok.encode(std::span<const std::uint8_t>(input)).tokens.size();
   });
@@ -375,7 +358,7 @@ int run_stats(const parsed_args& a) {
         inputs.size() * configs.size(), threads, [&](std::size_t k) {
           const std::size_t i = k % configs.size();
           std::uint64_t count = 0;
-          with_tokenizer(configs[i].first, model_for(i), [&](auto& tok, const char*) {
+          with_tokenizer(configs[i].first, model_for(i), [&](auto& tok, std::string_view) {
             count = tok.encode(std::span<const std::uint8_t>(inputs[k / configs.size()])).tokens.size();
           });
           return count;

@@ -7,6 +7,7 @@
 
 #include "cli_options.hpp"
 
+#include <eqinfo/any_tokenizer.hpp>
 #include <eqinfo/parallel.hpp>
 #include <eqinfo/tokenizer.hpp>
 #include <eqinfo/transformer.hpp>
@@ -270,14 +271,14 @@ inline std::string method_name(const eqinfo::settings& s, bool unigram) {
 
 inline std::string rule_name(eqinfo::window_rule r) { return std::string(eqinfo::user_name(r)); }
 
-inline std::string describe(const eqinfo::settings& s, const std::string& model) {
+inline std::string describe(const eqinfo::settings& s, std::string_view model) {
   std::string out = method_name(s, false);
   if (s.kind == eqinfo::method::bytes) return out + " N=8";
   if (s.kind == eqinfo::method::equal_info_ac) out += " b=" + std::to_string(s.window_bits);
   out += " N=" + std::to_string(s.token_bits) + " P=" + std::to_string(s.precision_bits);
   if (s.kind == eqinfo::method::equal_info_ac)
     out += " rule=" + rule_name(s.rule) + " S=" + std::to_string(s.segment_bytes);
-  return out + " model=" + model;
+  return out + " model=" + std::string(model);
 }
 
 struct model_option {
@@ -352,69 +353,60 @@ struct chosen {
   bool static_ac = false;
 };
 
+/// The request the options make (eqinfo::settings_request: std::nullopt for
+/// an option not given).
+inline eqinfo::settings_request settings_request_of(const parsed_args& a) {
+  eqinfo::settings_request r;
+  r.method = a.get("method");
+  auto small = [&](const char* name) -> std::optional<unsigned> {
+    if (auto v = a.number(name)) return static_cast<unsigned>(*v);
+    return std::nullopt;
+  };
+  r.window_bits = small("window-bits");
+  r.token_bits = small("token-bits");
+  r.precision_bits = small("precision");
+  r.rule = a.get("rule");
+  r.segment_bytes = a.number("segment-bytes");
+  return r;
+}
+
+/// eqinfo::resolve_settings for the options, a usage error (exit 2) where it
+/// refuses them. `base`: the settings of a token file being decoded, which
+/// the options not given keep.
 inline chosen settings_from_args(const std::string& command, const parsed_args& a, const model_option& model,
-                                 bool quiet_notes = false) {
+                                 const std::optional<eqinfo::settings>& base = std::nullopt) {
+  const eqinfo::settings_request r = settings_request_of(a);
+  // resolve_settings refuses this too; the CLI names its option.
+  if (r.method == "static-ac" && model.m1)
+    usage(command, "--method static-ac needs a unigram model; with an M1 model use --method ac");
   chosen c;
-  eqinfo::settings& s = c.config;
-  const std::string m = a.get("method").value_or("equal-info");
-  const auto named = eqinfo::parse_method_name(m);
-  if (!named) usage(command, "unknown method '" + m + "' (use bytes, ac, static-ac or equal-info)");
-  s.kind = named->kind;
-  c.static_ac = named->static_ac;
-  if (c.static_ac) {
-    if (model.m1) usage(command, "--method static-ac needs a unigram model; with an M1 model use --method ac");
-    if (!model.unigram) usage(command, "--method static-ac needs a unigram model: --model FILE");
+  try {
+    // --all chooses its settings itself (run_stats), and checks each.
+    const eqinfo::resolved_settings resolved = eqinfo::resolve_settings(
+        r, model.m1 ? &*model.m1 : nullptr, model.unigram ? &*model.unigram : nullptr, base, !a.has("all"));
+    c.config = resolved.config;
+    c.static_ac = resolved.static_ac;
+  } catch (const eqinfo::error& e) {
+    if (e.code() != eqinfo::errc::invalid_settings) throw;
+    usage(command, std::string("invalid settings: ") + e.what());
   }
-  if (auto v = a.number("window-bits")) s.window_bits = static_cast<unsigned>(*v);
-  if (auto v = a.number("token-bits")) s.token_bits = static_cast<unsigned>(*v);
-  if (auto v = a.number("precision"))
-    s.precision_bits = static_cast<unsigned>(*v);
-  else if (model.unigram)
-    s.precision_bits = model.unigram->precision_bits();
-  if (auto v = a.number("segment-bytes")) s.segment_bytes = *v;
-  if (auto r = a.get("rule")) {
-    const auto rule = eqinfo::parse_window_rule(*r);
-    if (!rule) usage(command, "unknown window rule '" + *r + "' (use greedy-exact or delay)");
-    s.rule = *rule;
-  }
-  if (s.kind != eqinfo::method::equal_info_ac) s.segment_bytes = 0;  // segments are equal-info's alone
-  if (s.kind == eqinfo::method::bytes) {
-    if (a.has("token-bits") && s.token_bits != 8) usage(command, "--method bytes always uses 8-bit tokens (-N 8)");
-    s.token_bits = 8;
-    s.precision_bits = 16;
-    s.window_bits = 16;
-    s.rule = eqinfo::window_rule::greedy_exact;
-  }
-  if (!quiet_notes && !a.has("all")) {
+  const eqinfo::settings& s = c.config;
+  if (!base && !a.has("all")) {
     if (s.kind != eqinfo::method::equal_info_ac && (a.has("window-bits") || a.has("rule") || a.has("segment-bytes")))
       note("--window-bits, --rule and --segment-bytes apply only to --method equal-info; ignored");
     if (s.kind == eqinfo::method::bytes && (a.has("precision") || a.has("model")))
       note("--method bytes uses no model; --precision and --model are ignored");
   }
-  if (!a.has("all")) {
-    try {
-      s.validate();
-    } catch (const eqinfo::error& e) {
-      usage(command, std::string("invalid settings: ") + e.what());
-    }
-  }
   return c;
 }
 
-/// Calls f(tokenizer&, model name) with a tokenizer for `s`: M1 or the
-/// unigram model (requantised to P) if one was given, else the uniform model.
+/// Calls f(tokenizer&, model kind) with eqinfo::make_tokenizer's tokenizer
+/// for `s` and the --model given.
 template <class F>
 void with_tokenizer(const eqinfo::settings& s, const model_option& model, F&& f) {
-  if (model.m1 && s.kind != eqinfo::method::bytes) {
-    eqinfo::tokenizer tok(model.m1->model(s.precision_bits), s);
-    f(tok, "m1");
-  } else if (model.unigram && s.kind != eqinfo::method::bytes) {
-    eqinfo::tokenizer tok(model.unigram->with_precision(s.precision_bits), s);
-    f(tok, "unigram");
-  } else {
-    eqinfo::tokenizer tok(eqinfo::uniform_model(s.kind == eqinfo::method::bytes ? 16 : s.precision_bits), s);
-    f(tok, s.kind == eqinfo::method::bytes ? "none" : "uniform");
-  }
+  eqinfo::chosen_tokenizer chosen =
+      eqinfo::make_tokenizer(s, model.m1 ? &*model.m1 : nullptr, model.unigram ? &*model.unigram : nullptr);
+  std::visit([&](auto& tok) { f(tok, chosen.model_kind); }, chosen.tok);
 }
 
 inline void model_notes(const eqinfo::settings& s, const model_option& model, const parsed_args& a) {

@@ -94,7 +94,7 @@ int run_shard(const parsed_args& a) {
   for (const auto& in : job.inputs) input_bytes += in.size;
 
   eqinfo::tool::shard_summary summary;
-  with_tokenizer(s, model, [&](auto& tok, const char*) {
+  with_tokenizer(s, model, [&](auto& tok, std::string_view) {
     job.model_fingerprint = eqinfo::model_fingerprint(tok.model());
     progress_report progress(a.has("progress"), "sharding", "sharded",
                              std::to_string(job.inputs.size()) + " input file" + (job.inputs.size() == 1 ? "" : "s"),
@@ -147,7 +147,7 @@ int run_verify(const parsed_args& a) {
     throw eqinfo::error(eqinfo::errc::settings_mismatch,
                         "the shards were made with a unigram model; " + model_kind(model) + " given");
   eqinfo::tool::verify_summary summary;
-  with_tokenizer(m.config, model, [&](auto& tok, const char*) {
+  with_tokenizer(m.config, model, [&](auto& tok, std::string_view) {
     std::uint64_t input_bytes = 0;
     for (const auto& in : m.inputs) input_bytes += in.size;
     progress_report progress(a.has("progress"), "verifying", "verified", dir, input_bytes);

@@ -77,11 +77,11 @@ struct shard_input {
 
 /// A finished shard: its files and what they hold.
 struct shard_record {
-  std::string tokens_file, index_file, documents_file;  ///< names inside the directory
+  std::string tokens_file{}, index_file{}, documents_file{};  ///< names inside the directory
   std::uint64_t tokens_file_size = 0, index_file_size = 0, documents_file_size = 0;
   std::uint32_t tokens_crc32 = 0, index_crc32 = 0, documents_crc32 = 0;  ///< of each whole file
   /// With shard_manifest::window_bytes: shard-NNNNNN.windows.npy (else "").
-  std::string windows_file;
+  std::string windows_file{};
   std::uint64_t windows_file_size = 0;
   std::uint32_t windows_crc32 = 0;
   std::uint64_t examples = 0, bytes = 0, tokens = 0, documents = 0;

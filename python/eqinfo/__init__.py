@@ -285,62 +285,63 @@ class Tokenizer:
             segment_bytes,
             lanes,
         )
+        self._info = self._core.info()
 
     # ------------------------------------------------------------------ properties
     @property
     def method(self):
         """``"bytes"``, ``"ac"``, ``"static-ac"`` or ``"equal-info"``."""
-        return self._core.method
+        return self._info["method"]
 
     @property
     def window_bits(self):
         """b (meaningful for equal-info only)."""
-        return self._core.window_bits
+        return self._info["window_bits"]
 
     @property
     def token_bits(self):
         """N: bits per token."""
-        return self._core.token_bits
+        return self._info["token_bits"]
 
     @property
     def precision(self):
         """P: the model's CDF totals 2**P."""
-        return self._core.precision
+        return self._info["precision"]
 
     @property
     def rule(self):
         """``"delay"`` or ``"greedy-exact"`` (meaningful for equal-info only)."""
-        return self._core.rule
+        return self._info["rule"]
 
     @property
     def segment_bytes(self):
         """S: equal-info segment size in bytes (0: one segment); changes the tokens."""
-        return self._core.segment_bytes
+        return self._info["segment_bytes"]
 
     @property
     def lanes(self):
         """Windows or segments per batched M1 model call; never changes the tokens."""
-        return self._core.lanes
+        return self._info["lanes"]
 
     @property
     def vocab_size(self):
         """2**N (256 for bytes)."""
-        return self._core.vocab_size
+        return self._info["vocab_size"]
 
     @property
     def tokens_per_window(self):
         """b / N for equal-info, else 0."""
-        return self._core.tokens_per_window
+        return self._info["tokens_per_window"]
 
     @property
     def model_fingerprint(self):
         """The model's 32-bit fingerprint (as recorded in .eqt files and shard manifests)."""
-        return self._core.model_fingerprint
+        return self._info["model_fingerprint"]
 
     @property
     def model_kind(self):
         """``"uniform"``, ``"unigram"``, ``"m1"``, or ``"none"`` (method bytes)."""
-        return self._core.model_kind
+        return self._info["model_kind"]
 
     @property
     def model_path(self):
@@ -352,13 +353,13 @@ class Tokenizer:
         """An M1 model's transformer config as a dict, else None."""
         import json
 
-        text = self._core.m1_config
+        text = self._info["m1_config"]
         return json.loads(text) if text else None
 
     @property
     def dtype(self):
         """numpy dtype of the token arrays: uint8 (N <= 8), uint16 (N <= 16) or uint32."""
-        return _DTYPES[self._core.storage_bytes]
+        return _DTYPES[self._info["storage_bytes"]]
 
     @property
     def settings(self):

@@ -19,6 +19,7 @@
 #include <pybind11/stl.h>
 // clang-format on
 
+#include <eqinfo/any_tokenizer.hpp>
 #include <eqinfo/parallel.hpp>
 #include <eqinfo/stream_decoder.hpp>
 #include <eqinfo/tokenizer.hpp>
@@ -153,8 +154,20 @@ py::array offsets_to_numpy(std::span<const eqinfo::byte_span> offsets) {
 // ---------------------------------------------------------------------------
 // Settings and models, with the CLI's names and defaults (tools/eqinfo.cpp).
 
-using any_tokenizer = std::variant<eqinfo::tokenizer<eqinfo::uniform_model>, eqinfo::tokenizer<eqinfo::unigram_model>,
-                                   eqinfo::tokenizer<eqinfo::m1_model>>;
+using eqinfo::any_tokenizer;
+
+/// Settings as Python sees them: the names users give (user_name), P as
+/// "precision".
+py::dict settings_dict(const eqinfo::settings& s, bool static_ac) {
+  py::dict out;
+  out["method"] = std::string(eqinfo::user_name(s.kind, static_ac));
+  out["window_bits"] = s.window_bits;
+  out["token_bits"] = s.token_bits;
+  out["precision"] = s.precision_bits;
+  out["rule"] = std::string(eqinfo::user_name(s.rule));
+  out["segment_bytes"] = s.segment_bytes;
+  return out;
+}
 
 class tokenizer_core {
  public:
@@ -176,26 +189,18 @@ class tokenizer_core {
   const eqinfo::settings& config() const {
     return std::visit([](const auto& t) -> const eqinfo::settings& { return t.config(); }, tok_);
   }
-  std::string method() const { return std::string(eqinfo::user_name(config().kind, static_ac_)); }
-  unsigned window_bits() const { return config().window_bits; }
-  unsigned token_bits() const { return config().token_bits; }
-  unsigned precision() const { return config().precision_bits; }
-  std::string rule() const { return std::string(eqinfo::user_name(config().rule)); }
-  std::uint64_t segment_bytes() const { return config().segment_bytes; }
-  std::size_t lanes() const {
-    return std::visit([](const auto& t) { return t.lanes(); }, tok_);
+  /// What the Tokenizer's properties report, fixed at construction.
+  py::dict info() const {
+    py::dict out = settings_dict(config(), static_ac_);
+    out["lanes"] = std::visit([](const auto& t) { return t.lanes(); }, tok_);
+    out["vocab_size"] = std::uint64_t{1} << config().token_bits;
+    out["tokens_per_window"] = config().kind == eqinfo::method::equal_info_ac ? config().tokens_per_window() : 0u;
+    out["model_fingerprint"] = std::visit([](const auto& t) { return eqinfo::model_fingerprint(t.model()); }, tok_);
+    out["model_kind"] = model_kind_;
+    out["storage_bytes"] = eqinfo::token_storage_bytes(config().token_bits);
+    out["m1_config"] = m1_config_;  // JSON, or "" for a model that is not M1
+    return out;
   }
-  std::uint64_t vocab_size() const { return std::uint64_t{1} << config().token_bits; }
-  unsigned tokens_per_window() const {
-    return config().kind == eqinfo::method::equal_info_ac ? config().tokens_per_window() : 0;
-  }
-  std::uint32_t model_fingerprint() const {
-    return std::visit([](const auto& t) { return eqinfo::model_fingerprint(t.model()); }, tok_);
-  }
-  const std::string& model_kind() const { return model_kind_; }
-  unsigned storage_bytes() const { return eqinfo::token_storage_bytes(config().token_bits); }
-  /// The transformer config of an M1 model as JSON, else "".
-  const std::string& m1_config() const { return m1_config_; }
 
   // --- single examples
   /// Encodes on one thread (threads == 1), or an equal-info input's segments
@@ -221,7 +226,7 @@ class tokenizer_core {
   }
 
   py::object encoded_to_python(const eqinfo::encoded& e, bool offsets) const {
-    py::array tokens = to_numpy(e.tokens, token_bits());
+    py::array tokens = to_numpy(e.tokens, config().token_bits);
     if (!offsets) return tokens;
     return py::make_tuple(tokens, offsets_to_numpy(e.offsets));
   }
@@ -371,48 +376,20 @@ class tokenizer_core {
         unigram = std::move(std::get<eqinfo::unigram_model>(file));
     }
 
-    eqinfo::settings s;
-    const auto named = eqinfo::parse_method_name(m);
-    if (!named) throw py::value_error("unknown method '" + m + "' (use 'bytes', 'ac', 'static-ac' or 'equal-info')");
-    s.kind = named->kind;
-    static_ac_ = named->static_ac;
-    if (static_ac_) {
-      if (m1) throw py::value_error("method 'static-ac' needs a unigram model; with an M1 model use method 'ac'");
-      if (!unigram) throw py::value_error("method 'static-ac' needs a unigram model file (model=PATH)");
-    }
-    s.window_bits = window_bits;
-    if (token_bits) s.token_bits = *token_bits;
-    if (precision)
-      s.precision_bits = *precision;
-    else if (unigram)
-      s.precision_bits = unigram->precision_bits();
-    const auto parsed_rule = eqinfo::parse_window_rule(rule);
-    if (!parsed_rule) throw py::value_error("unknown window rule '" + rule + "' (use 'delay' or 'greedy-exact')");
-    s.rule = *parsed_rule;
-    if (segment_bytes) s.segment_bytes = *segment_bytes;
-    if (s.kind != eqinfo::method::equal_info_ac) s.segment_bytes = 0;  // as the CLI: segments are equal-info's
-    if (s.kind == eqinfo::method::bytes) {                             // as the CLI: no model, 8-bit tokens
-      if (token_bits && *token_bits != 8)
-        throw eqinfo::error(eqinfo::errc::invalid_settings,
-                            "method bytes uses 8-bit tokens; token_bits is " + std::to_string(*token_bits));
-      s.window_bits = 16;
-      s.token_bits = 8;
-      s.precision_bits = 16;
-      s.rule = eqinfo::window_rule::greedy_exact;
-    }
-    s.validate();
-
+    const eqinfo::settings_request r{.method = m,
+                                     .window_bits = window_bits,
+                                     .token_bits = token_bits,
+                                     .precision_bits = precision,
+                                     .rule = rule,
+                                     .segment_bytes = segment_bytes};
+    const eqinfo::resolved_settings resolved =
+        eqinfo::resolve_settings(r, m1 ? &*m1 : nullptr, unigram ? &*unigram : nullptr);
+    static_ac_ = resolved.static_ac;
     if (m1) m1_config_ = m1->weights->config.to_json();
-    if (s.kind != eqinfo::method::bytes && m1) {
-      model_kind_ = "m1";
-      return eqinfo::tokenizer(m1->model(s.precision_bits), s);
-    }
-    if (s.kind != eqinfo::method::bytes && unigram) {
-      model_kind_ = "unigram";
-      return eqinfo::tokenizer(unigram->with_precision(s.precision_bits), s);
-    }
-    model_kind_ = s.kind == eqinfo::method::bytes ? "none" : "uniform";
-    return eqinfo::tokenizer(eqinfo::uniform_model(s.kind == eqinfo::method::bytes ? 16 : s.precision_bits), s);
+    eqinfo::chosen_tokenizer chosen =
+        eqinfo::make_tokenizer(resolved.config, m1 ? &*m1 : nullptr, unigram ? &*unigram : nullptr);
+    model_kind_ = chosen.model_kind;
+    return std::move(chosen.tok);
   }
 
   bool static_ac_ = false;
@@ -569,13 +546,8 @@ py::bytes train_unigram(const py::sequence& items, unsigned precision) {
 /// An M1 model file's bytes with fixed pseudo-random weights ('eqinfo m1-random').
 py::bytes m1_random(unsigned layers, unsigned d_model, unsigned heads, unsigned head_dim, unsigned d_ff,
                     unsigned context, std::uint64_t seed) {
-  eqinfo::transformer_config c;
-  c.layers = layers;
-  c.d_model = d_model;
-  c.heads = heads;
-  c.head_dim = head_dim;
-  c.d_ff = d_ff;
-  c.context = context;
+  const eqinfo::transformer_config c{
+      .layers = layers, .d_model = d_model, .heads = heads, .head_dim = head_dim, .d_ff = d_ff, .context = context};
   std::vector<unsigned char> file;
   {
     py::gil_scoped_release nogil;
@@ -593,13 +565,7 @@ py::dict read_eqt(const py::handle& data, const std::string& source) {
     py::gil_scoped_release nogil;
     f = eqinfo::parse_token_file(input.bytes(), source);
   }
-  py::dict out;
-  out["method"] = std::string(eqinfo::user_name(f.config.kind));
-  out["window_bits"] = f.config.window_bits;
-  out["token_bits"] = f.config.token_bits;
-  out["precision"] = f.config.precision_bits;
-  out["rule"] = std::string(eqinfo::user_name(f.config.rule));
-  out["segment_bytes"] = f.config.segment_bytes;
+  py::dict out = settings_dict(f.config, false);
   out["model_fingerprint"] = f.model_fingerprint;
   out["n_bytes"] = f.byte_count;
   out["tokens"] = to_numpy(f.tokens, f.config.token_bits);
@@ -657,19 +623,7 @@ PYBIND11_MODULE(_eqinfo, m) {
            py::arg("model"), py::arg("source"), py::arg("method"), py::arg("window_bits"), py::arg("token_bits"),
            py::arg("precision"), py::arg("rule"), py::arg("run_self_test") = true,
            py::arg("segment_bytes") = py::none(), py::arg("lanes") = py::none())
-      .def_property_readonly("method", &tokenizer_core::method)
-      .def_property_readonly("window_bits", &tokenizer_core::window_bits)
-      .def_property_readonly("token_bits", &tokenizer_core::token_bits)
-      .def_property_readonly("precision", &tokenizer_core::precision)
-      .def_property_readonly("rule", &tokenizer_core::rule)
-      .def_property_readonly("segment_bytes", &tokenizer_core::segment_bytes)
-      .def_property_readonly("lanes", &tokenizer_core::lanes)
-      .def_property_readonly("vocab_size", &tokenizer_core::vocab_size)
-      .def_property_readonly("tokens_per_window", &tokenizer_core::tokens_per_window)
-      .def_property_readonly("model_fingerprint", &tokenizer_core::model_fingerprint)
-      .def_property_readonly("model_kind", &tokenizer_core::model_kind)
-      .def_property_readonly("storage_bytes", &tokenizer_core::storage_bytes)
-      .def_property_readonly("m1_config", &tokenizer_core::m1_config)
+      .def("info", &tokenizer_core::info)
       .def("encode", &tokenizer_core::encode, py::arg("data"), py::arg("threads") = 1, py::arg("offsets") = false)
       .def("decode", &tokenizer_core::decode, py::arg("tokens"), py::arg("n_bytes"), py::arg("threads") = 1)
       .def("encode_batch", &tokenizer_core::encode_batch, py::arg("items"), py::arg("threads") = 0,

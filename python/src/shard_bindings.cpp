@@ -13,6 +13,7 @@
 
 #include "shard_pipeline.hpp"
 
+#include <eqinfo/any_tokenizer.hpp>
 #include <eqinfo/m1_file.hpp>
 #include <eqinfo/tokenizer.hpp>
 
@@ -35,8 +36,7 @@ namespace {
 namespace fs = std::filesystem;
 using eqinfo::shard_manifest;
 
-using any_tokenizer = std::variant<eqinfo::tokenizer<eqinfo::uniform_model>, eqinfo::tokenizer<eqinfo::unigram_model>,
-                                   eqinfo::tokenizer<eqinfo::m1_model>>;
+using eqinfo::any_tokenizer;
 
 struct loaded {
   std::shared_ptr<const any_tokenizer> tok;
@@ -60,20 +60,11 @@ loaded load_tokenizer(const eqinfo::settings& s, const std::string& path, const 
                           std::to_string(s.segment_bytes);
   const std::lock_guard lock(mutex);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
-  loaded out;
-  if (s.kind == eqinfo::method::bytes) {
-    out = {std::make_shared<any_tokenizer>(eqinfo::tokenizer(eqinfo::uniform_model(16), s)), "none"};
-  } else if (path.empty() || path == "uniform") {
-    out = {std::make_shared<any_tokenizer>(eqinfo::tokenizer(eqinfo::uniform_model(s.precision_bits), s)), "uniform"};
-  } else {
-    auto file = eqinfo::parse_model_file(eqinfo::detail::read_file_bytes(resolved(path, base).string()), path);
-    if (auto* m1 = std::get_if<eqinfo::m1_file>(&file))
-      out = {std::make_shared<any_tokenizer>(eqinfo::tokenizer(m1->model(s.precision_bits), s)), "m1"};
-    else
-      out = {std::make_shared<any_tokenizer>(
-                 eqinfo::tokenizer(std::get<eqinfo::unigram_model>(file).with_precision(s.precision_bits), s)),
-             "unigram"};
-  }
+  std::optional<eqinfo::model_file> file;
+  if (s.kind != eqinfo::method::bytes && !path.empty() && path != "uniform")
+    file = eqinfo::parse_model_file(eqinfo::detail::read_file_bytes(resolved(path, base).string()), path);
+  eqinfo::chosen_tokenizer chosen = eqinfo::make_tokenizer(s, file);
+  const loaded out{std::make_shared<any_tokenizer>(std::move(chosen.tok)), std::string(chosen.model_kind)};
   cache.emplace(key, out);
   return out;
 }
@@ -87,19 +78,16 @@ std::string shard_job(const py::dict& config, const std::string& model, const st
                       std::uint64_t example_bytes, std::uint64_t shard_examples, const py::bytes& separator,
                       const std::string& text_field, bool keep_documents, const std::vector<std::string>& inputs,
                       const std::string& out, bool window_offsets) {
-  eqinfo::settings s;
+  // The config holds resolved values, so resolving them again changes
+  // nothing; static-ac is AC whose model file is a unigram one.
   const auto method = config["method"].cast<std::string>();
-  const auto named = eqinfo::parse_method_name(method);
-  if (!named) throw py::value_error("unknown method '" + method + "'");
-  s.kind = named->kind;
-  s.window_bits = config["window_bits"].cast<unsigned>();
-  s.token_bits = config["token_bits"].cast<unsigned>();
-  s.precision_bits = config["precision"].cast<unsigned>();
-  const auto rule = eqinfo::parse_window_rule(config["rule"].cast<std::string>());
-  if (!rule) throw py::value_error("unknown window rule");
-  s.rule = *rule;
-  s.segment_bytes = config["segment_bytes"].cast<std::uint64_t>();
-  s.validate();
+  const eqinfo::settings_request r{.method = method == "static-ac" ? "ac" : method,
+                                   .window_bits = config["window_bits"].cast<unsigned>(),
+                                   .token_bits = config["token_bits"].cast<unsigned>(),
+                                   .precision_bits = config["precision"].cast<unsigned>(),
+                                   .rule = config["rule"].cast<std::string>(),
+                                   .segment_bytes = config["segment_bytes"].cast<std::uint64_t>()};
+  const eqinfo::settings s = eqinfo::resolve_settings(r, nullptr, nullptr).config;
   shard_manifest job;
   job.token_format = format;
   job.example_bytes = example_bytes;

@@ -14,25 +14,10 @@
 # temporary directory that is removed on exit.
 set -euo pipefail
 
-if [[ $# -lt 1 ]]; then
-  echo "usage: $0 EQINFO_BINARY [DATA_DIR]" >&2
-  exit 2
-fi
-EQ=$1
-DATA=${2:-}
-[[ -z $DATA ]] || DATA=$(cd "$DATA" && pwd)
-if [[ ! -x $EQ ]]; then
-  echo "cli_test: $EQ is not an executable" >&2
-  exit 2
-fi
-case $EQ in /*) ;; *) EQ=$PWD/$EQ ;; esac
-
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-T=$(mktemp -d "${TMPDIR:-/tmp}/eqinfo-cli-test.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-cd "$T"
 # shellcheck source=harness.sh
 source "$HERE/harness.sh"
+harness_start cli_test "$@"
 
 # ---------------------------------------------------------------------------
 # Inputs

@@ -1,10 +1,40 @@
 # SPDX-License-Identifier: MIT
-# The check helpers of the CLI tests (sourced by cli_test.sh and shard_test.sh,
-# after they have made and entered their temporary directory $T).
+# The harness of the CLI tests (sourced by cli_test.sh and shard_test.sh):
+# their arguments and temporary directory (harness_start), and the check
+# helpers.
 export LC_ALL=C
 # The tests use the uniform model unless they name another: without --model the
 # CLI would load the bundled M1 (cli_test.sh tests that default), which is far slower.
 export EQINFO_MODEL=uniform
+
+# harness_start NAME EQINFO_BINARY [DATA_DIR]: the test's arguments as
+# absolute paths in $EQ and $DATA (DATA may be empty), then a private
+# temporary directory $T, entered, and removed on exit (after killing
+# $bg_pid, a background run a test may leave behind).
+harness_start() {
+  local name=$1
+  shift
+  if [[ $# -lt 1 ]]; then
+    echo "usage: $name.sh EQINFO_BINARY [DATA_DIR]" >&2
+    exit 2
+  fi
+  EQ=$1
+  DATA=${2:-}
+  [[ -z $DATA ]] || DATA=$(cd "$DATA" && pwd)
+  if [[ ! -x $EQ ]]; then
+    echo "$name: $EQ is not an executable" >&2
+    exit 2
+  fi
+  case $EQ in /*) ;; *) EQ=$PWD/$EQ ;; esac
+  T=$(mktemp -d "${TMPDIR:-/tmp}/eqinfo-$name.XXXXXX")
+  bg_pid=
+  trap harness_cleanup EXIT
+  cd "$T"
+}
+harness_cleanup() {
+  if [[ -n ${bg_pid:-} ]]; then kill -9 "$bg_pid" 2>/dev/null || true; fi
+  rm -rf "$T"
+}
 
 failures=0
 checks=0

@@ -14,30 +14,10 @@
 # source; empty input; NULs and invalid UTF-8; usage and data errors.
 set -euo pipefail
 
-if [[ $# -lt 1 ]]; then
-  echo "usage: $0 EQINFO_BINARY [DATA_DIR]" >&2
-  exit 2
-fi
-EQ=$1
-DATA=${2:-}
-if [[ ! -x $EQ ]]; then
-  echo "shard_test: $EQ is not an executable" >&2
-  exit 2
-fi
-case $EQ in /*) ;; *) EQ=$PWD/$EQ ;; esac
-case $DATA in /* | "") ;; *) DATA=$PWD/$DATA ;; esac
-
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-T=$(mktemp -d "${TMPDIR:-/tmp}/eqinfo-shard-test.XXXXXX")
-bg_pid=
-cleanup() {
-  if [[ -n $bg_pid ]]; then kill -9 "$bg_pid" 2>/dev/null || true; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
-cd "$T"
 # shellcheck source=harness.sh
 source "$HERE/harness.sh"
+harness_start shard_test "$@"
 
 # shard_and_verify DESCRIPTION DIR SHARD-OPTIONS... : shard into DIR, then verify it.
 shard_and_verify() {

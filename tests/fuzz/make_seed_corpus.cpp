@@ -173,15 +173,13 @@ int main(int argc, char** argv) {
   a.model_fingerprint = 0x12345678;
   a.inputs.push_back({"a.txt", "text", 14, 0x12345678, 0, 1});
   a.inputs.push_back({"b.jsonl", "jsonl", 15, 0x9abcdef0, 1, 2});
-  eqinfo::shard_record r;
-  r.tokens_file = "shard-000000.npy";
-  r.index_file = "shard-000000.idx.npy";
-  r.documents_file = "shard-000000.docs.npy";
-  r.examples = 2;
-  r.bytes = 31;
-  r.tokens = 14;
-  r.documents = 3;
-  a.shards.push_back(r);
+  a.shards.push_back({.tokens_file = "shard-000000.npy",
+                      .index_file = "shard-000000.idx.npy",
+                      .documents_file = "shard-000000.docs.npy",
+                      .examples = 2,
+                      .bytes = 31,
+                      .tokens = 14,
+                      .documents = 3});
   const std::string a_json = eqinfo::to_json(a);
   write(sm, "two-inputs", bytes_of(a_json));
   write(sm, "truncated", bytes_of(std::string_view(a_json).substr(0, a_json.size() / 2)));

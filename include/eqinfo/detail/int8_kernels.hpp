@@ -304,6 +304,25 @@ inline std::int32_t column_dot(const std::uint8_t* a, const std::int8_t* B, std:
   return s;
 }
 
+/// Writes columns [n, n + Width) of one row of C = A.B (row a of A, output row c).
+using u8s8_block = void (*)(const std::uint8_t* a, const std::int8_t* B, std::size_t ldb, std::size_t K, std::size_t n,
+                            std::int32_t* c);
+
+/// C = A.B with A uint8 (M, K), B int8 (K, N): the row and column loops the
+/// SSE2 and AVX2 kernels share around their `Block` of `Width` columns; the
+/// columns past the last full block are column_dot's.
+template <std::size_t Width, u8s8_block Block>
+inline void u8s8_nn_blocks(const std::uint8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
+                           std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
+  const std::size_t full = N / Width * Width;
+  for (std::size_t m = 0; m < M; ++m) {
+    const std::uint8_t* a = A + m * lda;
+    std::int32_t* c = C + m * ldc;
+    for (std::size_t n = 0; n < full; n += Width) Block(a, B, ldb, K, n, c);
+    for (std::size_t n = full; n < N; ++n) c[n] = column_dot(a, B, ldb, K, n);
+  }
+}
+
 namespace sse2 {
 EQINFO_SSE2 inline __m128i widen_lo(__m128i v) { return _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8); }
 EQINFO_SSE2 inline __m128i widen_hi(__m128i v) { return _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8); }
@@ -352,36 +371,28 @@ EQINFO_SSE2 inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std
   }
 }
 
-/// C = A.B with A uint8 (M, K), B int8 (K, N): 8 columns per vector, two k
-/// at a time (rows k, k+1 of B interleaved, (a_k, a_k+1) broadcast).
-EQINFO_SSE2 inline void u8s8_nn(const std::uint8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
-                                std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
-  const std::size_t N8 = N / 8 * 8;
-  for (std::size_t m = 0; m < M; ++m) {
-    const std::uint8_t* a = A + m * lda;
-    std::int32_t* c = C + m * ldc;
-    for (std::size_t n = 0; n < N8; n += 8) {
-      __m128i lo = _mm_setzero_si128(), hi = _mm_setzero_si128();
-      std::size_t k = 0;
-      for (; k + 2 <= K; k += 2) {
-        if ((a[k] | a[k + 1]) == 0) continue;  // attention rows end in zeros
-        const __m128i b0 = widen_lo(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(B + k * ldb + n)));
-        const __m128i b1 = widen_lo(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(B + (k + 1) * ldb + n)));
-        const __m128i pair = _mm_set1_epi32(static_cast<int>(std::uint32_t{a[k]} | (std::uint32_t{a[k + 1]} << 16)));
-        lo = _mm_add_epi32(lo, _mm_madd_epi16(_mm_unpacklo_epi16(b0, b1), pair));
-        hi = _mm_add_epi32(hi, _mm_madd_epi16(_mm_unpackhi_epi16(b0, b1), pair));
-      }
-      if (k < K && a[k] != 0) {
-        const __m128i b0 = widen_lo(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(B + k * ldb + n)));
-        const __m128i pair = _mm_set1_epi32(static_cast<int>(a[k]));
-        lo = _mm_add_epi32(lo, _mm_madd_epi16(_mm_unpacklo_epi16(b0, _mm_setzero_si128()), pair));
-        hi = _mm_add_epi32(hi, _mm_madd_epi16(_mm_unpackhi_epi16(b0, _mm_setzero_si128()), pair));
-      }
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(c + n), lo);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(c + n + 4), hi);
-    }
-    for (std::size_t n = N8; n < N; ++n) c[n] = column_dot(a, B, ldb, K, n);
+/// Columns [n, n + 8) of one row of A.B, A uint8 and B int8: two k at a time
+/// (rows k, k+1 of B interleaved, (a_k, a_k+1) broadcast).
+EQINFO_SSE2 inline void u8s8_columns(const std::uint8_t* a, const std::int8_t* B, std::size_t ldb, std::size_t K,
+                                     std::size_t n, std::int32_t* c) {
+  __m128i lo = _mm_setzero_si128(), hi = _mm_setzero_si128();
+  std::size_t k = 0;
+  for (; k + 2 <= K; k += 2) {
+    if ((a[k] | a[k + 1]) == 0) continue;  // attention rows end in zeros
+    const __m128i b0 = widen_lo(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(B + k * ldb + n)));
+    const __m128i b1 = widen_lo(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(B + (k + 1) * ldb + n)));
+    const __m128i pair = _mm_set1_epi32(static_cast<int>(std::uint32_t{a[k]} | (std::uint32_t{a[k + 1]} << 16)));
+    lo = _mm_add_epi32(lo, _mm_madd_epi16(_mm_unpacklo_epi16(b0, b1), pair));
+    hi = _mm_add_epi32(hi, _mm_madd_epi16(_mm_unpackhi_epi16(b0, b1), pair));
   }
+  if (k < K && a[k] != 0) {
+    const __m128i b0 = widen_lo(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(B + k * ldb + n)));
+    const __m128i pair = _mm_set1_epi32(static_cast<int>(a[k]));
+    lo = _mm_add_epi32(lo, _mm_madd_epi16(_mm_unpacklo_epi16(b0, _mm_setzero_si128()), pair));
+    hi = _mm_add_epi32(hi, _mm_madd_epi16(_mm_unpackhi_epi16(b0, _mm_setzero_si128()), pair));
+  }
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(c + n), lo);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(c + n + 4), hi);
 }
 }  // namespace sse2
 
@@ -440,31 +451,24 @@ EQINFO_AVX2 inline void s8s8_nt(const std::int8_t* A, std::size_t lda, const std
     for (std::size_t n = 0; n < N; ++n) C[m * ldc + n] = dot(A + m * lda, B + n * ldb, K);
 }
 
-EQINFO_AVX2 inline void u8s8_nn(const std::uint8_t* A, std::size_t lda, const std::int8_t* B, std::size_t ldb,
-                                std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
-  const std::size_t N16 = N / 16 * 16;
-  for (std::size_t m = 0; m < M; ++m) {
-    const std::uint8_t* a = A + m * lda;
-    std::int32_t* c = C + m * ldc;
-    for (std::size_t n = 0; n < N16; n += 16) {
-      __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
-      for (std::size_t k = 0; k < K; k += 2) {
-        const std::uint32_t a1 = k + 1 < K ? a[k + 1] : 0u;
-        if ((a[k] | a1) == 0) continue;  // attention rows end in zeros
-        const __m256i b0 = load16(B + k * ldb + n);
-        const __m256i b1 = k + 1 < K ? load16(B + (k + 1) * ldb + n) : _mm256_setzero_si256();
-        const __m256i pair = _mm256_set1_epi32(static_cast<int>(std::uint32_t{a[k]} | (a1 << 16)));
-        // unpack works per 128-bit lane: lo holds columns 0-3 and 8-11, hi 4-7 and 12-15.
-        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(b0, b1), pair));
-        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(b0, b1), pair));
-      }
-      const __m256i first = _mm256_permute2x128_si256(lo, hi, 0x20);   // columns 0-7
-      const __m256i second = _mm256_permute2x128_si256(lo, hi, 0x31);  // columns 8-15
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + n), first);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + n + 8), second);
-    }
-    for (std::size_t n = N16; n < N; ++n) c[n] = column_dot(a, B, ldb, K, n);
+/// Columns [n, n + 16) of one row of A.B, as sse2::u8s8_columns.
+EQINFO_AVX2 inline void u8s8_columns(const std::uint8_t* a, const std::int8_t* B, std::size_t ldb, std::size_t K,
+                                     std::size_t n, std::int32_t* c) {
+  __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+  for (std::size_t k = 0; k < K; k += 2) {
+    const std::uint32_t a1 = k + 1 < K ? a[k + 1] : 0u;
+    if ((a[k] | a1) == 0) continue;  // attention rows end in zeros
+    const __m256i b0 = load16(B + k * ldb + n);
+    const __m256i b1 = k + 1 < K ? load16(B + (k + 1) * ldb + n) : _mm256_setzero_si256();
+    const __m256i pair = _mm256_set1_epi32(static_cast<int>(std::uint32_t{a[k]} | (a1 << 16)));
+    // unpack works per 128-bit lane: lo holds columns 0-3 and 8-11, hi 4-7 and 12-15.
+    lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(b0, b1), pair));
+    hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(b0, b1), pair));
   }
+  const __m256i first = _mm256_permute2x128_si256(lo, hi, 0x20);   // columns 0-7
+  const __m256i second = _mm256_permute2x128_si256(lo, hi, 0x31);  // columns 8-15
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + n), first);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + n + 8), second);
 }
 }  // namespace avx2
 
@@ -504,8 +508,8 @@ inline void gemm_u8s8_nn(isa path, const std::uint8_t* A, std::size_t lda, const
                          std::int32_t* C, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
   switch (path) {
 #ifdef EQINFO_INT8_X86
-    case isa::sse2: return sse2::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
-    case isa::avx2: return avx2::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
+    case isa::sse2: return u8s8_nn_blocks<8, sse2::u8s8_columns>(A, lda, B, ldb, C, ldc, M, N, K);
+    case isa::avx2: return u8s8_nn_blocks<16, avx2::u8s8_columns>(A, lda, B, ldb, C, ldc, M, N, K);
     case isa::avx512vnni: return vnni::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
     case isa::amx: return amx::u8s8_nn(A, lda, B, ldb, C, ldc, M, N, K);
 #endif

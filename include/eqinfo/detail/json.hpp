@@ -134,19 +134,19 @@ class json_reader {
     pos_ += word.size();
     return true;
   }
-  void open_container(int depth) {
+  /// Past the opening bracket: true (and past `close`) for an empty container.
+  bool open_container(int depth, char close) {
     if (depth >= max_depth) fail("nested deeper than " + std::to_string(max_depth) + " arrays and objects");
     ++pos_;
     skip_space();
+    if (peek() != close) return false;
+    ++pos_;
+    return true;
   }
   json_value array(int depth) {
     json_value v;
     v.type = json_value::kind::array;
-    open_container(depth);
-    if (peek() == ']') {
-      ++pos_;
-      return v;
-    }
+    if (open_container(depth, ']')) return v;
     do v.items.push_back(value(depth + 1));
     while (!closed(']', "an array"));
     return v;
@@ -169,11 +169,7 @@ class json_reader {
   json_value object(int depth) {
     json_value v;
     v.type = json_value::kind::object;
-    open_container(depth);
-    if (peek() == '}') {
-      ++pos_;
-      return v;
-    }
+    if (open_container(depth, '}')) return v;
     std::vector<std::size_t> key_offsets;
     while (true) {
       if (peek() != '"') fail("unexpected " + shown() + " in an object, expected a string key");

@@ -122,6 +122,16 @@ TEST_CASE("every int8 path computes the exact products, M1's shapes", "[int8]") 
   }
 }
 
+TEST_CASE("every int8 path computes the exact products, attention's few-row shapes", "[int8]") {
+  // One lane's next position (M = 1, 2) against a short cache: the AVX-512
+  // paths take direct dot products there instead of the VNNI layout.
+  std::mt19937 rng(11);
+  for (std::size_t M : std::initializer_list<std::size_t>{1, 2, 3})
+    for (std::size_t N : std::initializer_list<std::size_t>{1, 5, 15, 16, 17, 64, 100})
+      for (std::size_t K : std::initializer_list<std::size_t>{1, 7, 32, 64, 65, 130})
+        check_all_paths(make(M, N, K, static_cast<int>((M + N + K) % 3), rng));
+}
+
 TEST_CASE("int8 sums stay exact at the largest K the config allows", "[int8]") {
   // 127 * 127 * 65536 < 2^31 and 255 * 127 * 65536 < 2^31: no path may
   // saturate or lose a bit (a vpmaddubsw-based kernel would).

@@ -52,8 +52,9 @@ struct kv_cache {
 struct workspace {
   std::vector<float> h, y, v, att, e, w, scales, row_scales, out_scales;
   std::vector<std::int8_t> x, q8;
-  std::vector<std::uint8_t> p8;
+  std::vector<std::uint8_t> p8, row_finite;
   std::vector<std::int32_t> acc;
+  std::vector<std::size_t> row_start;  ///< attention: where each row's scores start in e
 };
 
 /// One sequence's part of a batched forward call: run `inputs` as the next

@@ -354,3 +354,45 @@ TEST_CASE("decoder targets equal the reference after consuming bytes other than 
     }
   }
 }
+
+TEST_CASE("decode_run gives the bytes, states and targets of a byte-at-a-time loop", "[coder]") {
+  // Counts with many bytes of count 0 or 1: at every precision some slices
+  // are narrower than 2^P, which takes the step off its fast path.
+  const unsigned precision = GENERATE(8u, 12u, 16u, 20u, 24u);
+  for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+    rng r{seed * 7919 + precision};
+    std::array<std::uint64_t, 256> counts{};
+    for (auto& c : counts) c = r.below(4) == 0 ? r.below(100000) : r.below(2);
+    const eqinfo::unigram_model model(counts, precision);
+    const cdf_table& cdf = model.predict();
+    std::vector<std::uint8_t> msg(1 + r.below(5000));
+    for (auto& b : msg) b = r.below(8) == 0 ? static_cast<std::uint8_t>(r.next()) : draw(r, cdf, precision);
+    arithmetic_encoder enc(precision);
+    for (const std::uint8_t b : msg) enc.encode(cdf, b);
+    const bit_vector code = enc.finish();
+
+    for (const bool pad : {false, true}) {
+      for (const std::size_t cut : {code.size(), code.size() / 2}) {
+        INFO("precision " << precision << " seed " << seed << " pad " << pad << " cut " << cut);
+        arithmetic_decoder one(code, 0, cut, precision, pad);
+        arithmetic_decoder runs(code, 0, cut, precision, pad);
+        std::vector<std::uint8_t> expected, got;
+        while (expected.size() < msg.size()) {
+          const std::size_t length = std::min<std::size_t>(r.below(300), msg.size() - expected.size());
+          for (std::size_t i = 0; i < length; ++i) {
+            const std::uint8_t b = one.peek(cdf);
+            REQUIRE(model.symbol_of(one.target()) == b);
+            one.consume(cdf, b);
+            expected.push_back(b);
+          }
+          got.resize(got.size() + length);
+          runs.decode_run(std::span(got).last(length), [&](std::uint32_t t) { return model.slice_of(t); });
+          REQUIRE(got == expected);
+          REQUIRE(runs.state() == one.state());
+          REQUIRE(runs.target() == one.target());
+        }
+        if (cut == code.size()) REQUIRE(got == msg);
+      }
+    }
+  }
+}

@@ -6,6 +6,7 @@
 
 #include <eqinfo/model.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -43,6 +44,9 @@ static_assert(!eqinfo::byte_model<no_update>);
 static_assert(!eqinfo::byte_model<wrong_predict>);
 static_assert(eqinfo::cdf_is_valid_by_construction<eqinfo::unigram_model>);
 static_assert(!eqinfo::cdf_is_valid_by_construction<no_update>);
+static_assert(eqinfo::cdf_is_static<eqinfo::unigram_model> && eqinfo::has_slice_lookup<eqinfo::unigram_model>);
+static_assert(eqinfo::cdf_is_static<eqinfo::uniform_model> && eqinfo::has_slice_lookup<eqinfo::uniform_model>);
+static_assert(!eqinfo::cdf_is_static<no_update>);
 
 TEST_CASE("quantize_cdf gives a valid CDF for every well-formed input", "[model][quantize]") {
   const unsigned precision = GENERATE(8u, 9u, 12u, 16u, 24u);
@@ -168,6 +172,37 @@ TEST_CASE("unigram model estimates counts; uniform model is flat", "[model]") {
   eqinfo::uniform_model u(12);
   REQUIRE(u.predict()[1] == 16);
   REQUIRE(code_of([] { eqinfo::uniform_model bad(30); }) == errc::invalid_settings);
+}
+
+TEST_CASE("unigram and uniform slice_of and symbol_of name the owner of every target and its slice", "[model]") {
+  const unsigned precision = GENERATE(8u, 12u, 13u, 16u, 24u);
+  eqinfo_test::rng r{precision};
+  std::array<std::uint64_t, 256> counts{};
+  for (auto& c : counts) c = r.below(3) == 0 ? r.below(1000000) : r.below(2);
+  const eqinfo::unigram_model m(counts, precision);
+  const auto& cdf = m.predict();
+  const std::uint32_t total = std::uint32_t{1} << precision;
+  const std::uint32_t stride = precision > 16 ? 97 : 1;  // every target up to P = 16, a sample above
+  for (std::uint32_t t = 0; t < total; t += stride) {
+    const auto s = static_cast<std::size_t>(std::upper_bound(cdf.begin() + 1, cdf.end(), t) - cdf.begin() - 1);
+    const eqinfo::symbol_slice slice = m.slice_of(t);
+    INFO("precision " << precision << " target " << t);
+    REQUIRE(slice.byte == s);
+    REQUIRE(slice.low == cdf[s]);
+    REQUIRE(slice.high == cdf[s + 1]);
+    REQUIRE(m.symbol_of(t) == s);
+  }
+  REQUIRE(m.slice_of(total - 1).high == total);
+
+  const eqinfo::uniform_model u(precision);
+  for (std::uint32_t t = 0; t < total; t += stride) {
+    const eqinfo::symbol_slice slice = u.slice_of(t);
+    INFO("uniform, precision " << precision << " target " << t);
+    REQUIRE(slice.byte == t >> (precision - 8));
+    REQUIRE(slice.low == u.predict()[slice.byte]);
+    REQUIRE(slice.high == u.predict()[slice.byte + 1u]);
+    REQUIRE(u.symbol_of(t) == slice.byte);
+  }
 }
 
 TEST_CASE("integer quantize_cdf equals the 128-bit floor division on both sides of its double fast path",

@@ -173,6 +173,26 @@ TEST_CASE("AC streams: truncated, padded and extended tokens are detected", "[to
   const errc flipped = code_of([&] { tok.decode(changed, e.byte_count); });
   REQUIRE((flipped == errc::corrupt_stream || flipped == errc::truncated_tokens));
   REQUIRE(code_of([&] { tok.decode(e.tokens, e.byte_count * 1000); }) == errc::truncated_tokens);
+  {
+    // The error names the first byte whose code does not fit (the static
+    // model decodes in runs, and must still name that byte).
+    const eqinfo::bit_vector bits = eqinfo::unpack_tokens(e.tokens, s.token_bits);
+    eqinfo::arithmetic_decoder d(bits, 0, bits.size(), s.precision_bits);
+    std::uint64_t first = 0;
+    while (true) {
+      d.decode(tok.model().predict());
+      if (d.terminated_bits() > bits.size()) break;
+      ++first;
+    }
+    REQUIRE(first >= text.size());
+    try {
+      tok.decode(e.tokens, first + 200000);
+      FAIL("no error");
+    } catch (const eqinfo::error& err) {
+      REQUIRE(err.code() == errc::truncated_tokens);
+      REQUIRE(std::string(err.what()).find("before byte " + std::to_string(first) + " of") != std::string::npos);
+    }
+  }
   const auto bare = tok.decode_bare(e.tokens);  // determined bytes: the text, perhaps plus a few
   REQUIRE(bare.size() >= text.size());
   REQUIRE(std::equal(text.begin(), text.end(), bare.begin()));

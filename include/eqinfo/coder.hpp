@@ -34,9 +34,20 @@
 #include <array>
 #include <bit>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
+
+// The coder's per-symbol steps are small and on the hot path of every
+// encode and decode loop; GCC otherwise keeps some of them out of line.
+#if defined(__GNUC__) || defined(__clang__)
+#define EQINFO_ALWAYS_INLINE [[gnu::always_inline]] inline
+#define EQINFO_NOINLINE [[gnu::noinline]]
+#else
+#define EQINFO_ALWAYS_INLINE inline
+#define EQINFO_NOINLINE
+#endif
 
 namespace eqinfo {
 inline namespace v1 {
@@ -44,6 +55,12 @@ inline namespace v1 {
 /// The integer CDF of the next byte: byte s owns [cdf[s], cdf[s+1]),
 /// cdf[0] == 0, cdf[256] == 2^P, strictly increasing.
 using cdf_table = std::array<std::uint32_t, 257>;
+
+/// A byte and its slice [low, high) of 2^P.
+struct symbol_slice {
+  std::uint32_t low = 0, high = 0;
+  std::uint8_t byte = 0;
+};
 
 /// Supported precisions. 256 symbols need at least 8 bits; the 32-bit frame
 /// stays wider than 2^30 > 2^24 after renormalisation, so every symbol keeps a
@@ -156,16 +173,25 @@ inline bool padded_code_equals(const interval_state& s, const bit_vector& bits, 
   return true;
 }
 
+/// Bit sinks receive, after each narrowing, the narrowed (not yet shifted)
+/// frame low, the number n of its leading bits that became final, and the F
+/// pending bits before them. When n > 0 the bits to emit are the first final
+/// bit, F complements of it, then the other n - 1 final bits; when n == 0
+/// there are none.
+
 /// Sink that discards emitted bits (used to measure a trial step).
 struct null_bit_sink {
-  void emit(bool, std::uint64_t, std::uint64_t, unsigned) noexcept {}
+  void emit(std::uint64_t, unsigned, std::uint64_t) noexcept {}
 };
 
 /// Sink that appends emitted bits to a bit_vector.
 struct vector_bit_sink {
   bit_vector* out;
-  /// first bit, then `pending` complements of it, then the low `rest_count` bits of `rest`.
-  void emit(bool first, std::uint64_t pending, std::uint64_t rest, unsigned rest_count) {
+  void emit(std::uint64_t low, unsigned n, std::uint64_t pending) {
+    if (n == 0) return;
+    const bool first = (low >> 31) & 1u;
+    const std::uint64_t rest = (low >> (32 - n)) & ((std::uint64_t{1} << (n - 1)) - 1);
+    const unsigned rest_count = n - 1;
     if (pending + rest_count < 64) {  // usual case: one append of 1 + pending + rest_count <= 64 bits
       const auto f = static_cast<unsigned>(pending);
       const std::uint64_t head = first ? std::uint64_t{1} << f : (std::uint64_t{1} << f) - 1;  // 1 0^F or 0 1^F
@@ -175,6 +201,60 @@ struct vector_bit_sink {
     out->push_back(first);
     out->append_run(!first, pending);
     out->append(rest, rest_count);
+  }
+};
+
+/// Final bits not yet in the bit_vector: the low `count` (< 64) bits of `word`.
+struct bit_accumulator {
+  std::uint64_t word = 0;
+  unsigned count = 0;
+};
+
+/// Sink of the encoder: collects bits in a 64-bit accumulator and appends
+/// whole words to the bit_vector, without branching on n. The emitted bits
+/// are `out` followed by the accumulator's.
+///
+/// Why one addition forms the bits: with the n final bits t = f R (first bit
+/// f, then R), the output f (not f)^F R equals t + (2^F - 1) * 2^(n-1) for
+/// f = 1 (1 0^F R) and for f = 0 (0 1^F R) alike.
+struct word_bit_sink {
+  bit_vector& out;
+  bit_accumulator& acc;
+
+  EQINFO_ALWAYS_INLINE void emit(std::uint64_t low, unsigned n, std::uint64_t pending) {
+    if (pending + n >= 64) [[unlikely]] {
+      emit_long(low, n, pending);
+      return;
+    }
+    const std::uint64_t resolved = std::uint64_t{0} - std::uint64_t{n != 0};
+    const std::uint64_t final_bits = low >> (32 - n);  // low < 2^32: 0 when n == 0
+    const std::uint64_t follow = (((std::uint64_t{1} << pending) - 1) << n) >> 1;
+    put(final_bits + (follow & resolved), static_cast<unsigned>((pending + n) & resolved));
+  }
+
+  /// Appends the low `bits` (0..63) of `value`, whose higher bits are zero.
+  EQINFO_ALWAYS_INLINE void put(std::uint64_t value, unsigned bits) {
+    if (acc.count + bits < 64) [[likely]] {
+      acc.word = (acc.word << bits) | value;
+      acc.count += bits;
+      return;
+    }
+    const unsigned room = 64 - acc.count;  // 1..63, since bits <= 63
+    out.append((acc.word << room) | (value >> (bits - room)), 64);
+    acc.word = value;  // bits above the new count are shifted out before they are read
+    acc.count = bits - room;
+  }
+
+  /// Moves the accumulated bits to `out`.
+  void flush() {
+    out.append(acc.word, acc.count);
+    acc = {};
+  }
+
+ private:
+  EQINFO_NOINLINE void emit_long(std::uint64_t low, unsigned n, std::uint64_t pending) {
+    flush();
+    vector_bit_sink{&out}.emit(low, n, pending);
   }
 };
 
@@ -213,9 +293,13 @@ struct renorm_steps {
 /// r'' = (floor(r*c_hi/2^P) - floor(r*c_lo/2^P)) << k, which is what
 /// high'' - low'' + 1 equals (E1/E2 and E3 both double the width), so the next
 /// symbol's multiplications need not wait for low'' and high''.
-template <class Sink>
-inline renorm_steps narrow_range(interval_state& s, std::uint64_t& range, std::uint32_t cdf_low, std::uint32_t cdf_high,
-                                 unsigned precision, Sink& sink) {
+///
+/// With `Whole` false, s.high and s.emitted are left as they were: a caller
+/// that keeps r (high = low + r - 1) and counts bits read (E + F) can derive
+/// them, and has two fewer values to carry from symbol to symbol.
+template <class Sink, bool Whole = true>
+EQINFO_ALWAYS_INLINE renorm_steps narrow_range(interval_state& s, std::uint64_t& range, std::uint32_t cdf_low,
+                                               std::uint32_t cdf_high, unsigned precision, Sink& sink) {
   const std::uint64_t low_offset = (range * cdf_low) >> precision;
   const std::uint64_t high_offset = (range * cdf_high) >> precision;
   const std::uint64_t low = s.low + low_offset;
@@ -230,18 +314,13 @@ inline renorm_steps narrow_range(interval_state& s, std::uint64_t& range, std::u
   const unsigned n = 63u - top;
   const unsigned m = k - n;
 
-  if constexpr (!std::is_same_v<Sink, null_bit_sink>) {
-    if (n > 0) {
-      const bool first = (low >> 31) & 1u;
-      sink.emit(first, s.pending, (low >> (32 - n)) & ((std::uint64_t{1} << (n - 1)) - 1), n - 1);
-    }
-  }
+  if constexpr (!std::is_same_v<Sink, null_bit_sink>) sink.emit(low, n, s.pending);
   // E = E + n + F and F = m when n > 0; F = F + m when n == 0 (no branch).
   const std::uint64_t resolved = std::uint64_t{0} - std::uint64_t{n != 0};
-  s.emitted += (n + s.pending) & resolved;
+  if constexpr (Whole) s.emitted += (n + s.pending) & resolved;
   s.pending = (s.pending & ~resolved) + m;
   s.low = (low << k) & (frame_mask >> 1);
-  s.high = ((high << k) | ((std::uint64_t{1} << k) - 1) | frame_half) & frame_mask;
+  if constexpr (Whole) s.high = ((high << k) | ((std::uint64_t{1} << k) - 1) | frame_half) & frame_mask;
   range = (high_offset - low_offset) << k;
   return {n, m};
 }
@@ -323,14 +402,13 @@ class arithmetic_encoder {
 
   /// Codes the slice [cdf_low, cdf_high) of 2^P.
   /// Throws errc::invalid_model_output if the slice is empty or exceeds 2^P.
-  void encode(std::uint32_t cdf_low, std::uint32_t cdf_high) {
-    if (cdf_low >= cdf_high || cdf_high > (std::uint32_t{1} << precision_))
-      throw error(errc::invalid_model_output,
-                  "empty or out-of-range slice [" + std::to_string(cdf_low) + ", " + std::to_string(cdf_high) + ")");
-    detail::vector_bit_sink sink{&bits_};
+  EQINFO_ALWAYS_INLINE void encode(std::uint32_t cdf_low, std::uint32_t cdf_high) {
+    if (cdf_low >= cdf_high || cdf_high > (std::uint32_t{1} << precision_)) [[unlikely]]
+      throw_bad_slice(cdf_low, cdf_high);
+    detail::word_bit_sink sink{bits_, buffered_bits_};
     detail::narrow_range(state_, range_, cdf_low, cdf_high, precision_, sink);
   }
-  void encode(const cdf_table& cdf, std::uint8_t byte) { encode(cdf[byte], cdf[byte + 1u]); }
+  EQINFO_ALWAYS_INLINE void encode(const cdf_table& cdf, std::uint8_t byte) { encode(cdf[byte], cdf[byte + 1u]); }
 
   /// Exact length of the terminated code of everything encoded so far.
   std::uint64_t terminated_bits() const noexcept { return detail::terminated_bits(state_); }
@@ -348,7 +426,7 @@ class arithmetic_encoder {
   /// inside the final interval. The encoder stays usable (more symbols may
   /// follow; the next finish() then covers them too).
   bit_vector finish() const {
-    bit_vector out = bits_;
+    bit_vector out = emitted_bits();
     detail::append_termination(state_, out);
     return out;
   }
@@ -357,15 +435,27 @@ class arithmetic_encoder {
     state_ = {};
     range_ = detail::frame_mask + 1;
     bits_.clear();
+    buffered_bits_ = {};
   }
 
   const detail::interval_state& state() const noexcept { return state_; }
-  const bit_vector& emitted_bits() const noexcept { return bits_; }
+  /// The bits that are final so far (state().emitted of them), as a copy.
+  bit_vector emitted_bits() const {
+    bit_vector out = bits_;
+    out.append(buffered_bits_.word, buffered_bits_.count);
+    return out;
+  }
 
  private:
+  [[noreturn]] EQINFO_NOINLINE static void throw_bad_slice(std::uint32_t cdf_low, std::uint32_t cdf_high) {
+    throw error(errc::invalid_model_output,
+                "empty or out-of-range slice [" + std::to_string(cdf_low) + ", " + std::to_string(cdf_high) + ")");
+  }
+
   detail::interval_state state_;
   std::uint64_t range_ = detail::frame_mask + 1;  ///< state_.high - state_.low + 1
-  bit_vector bits_;
+  bit_vector bits_;                               ///< the final bits, but for the last few:
+  detail::bit_accumulator buffered_bits_;         ///< the final bits not yet appended to bits_
   unsigned precision_;
 };
 
@@ -380,10 +470,9 @@ class arithmetic_decoder {
     detail::check_precision(precision_bits);
     if (begin > end || end > bits.size())
       throw error(errc::invalid_argument, "decoder range is outside the bit vector");
-    value_ = reader_.read(begin_, 32);
-    next_ = begin_ + 32;
-    offset_ = value_;
-    target_ = divided_target();
+    hot_.value = reader_.read(begin_, 32);
+    hot_.next = begin_ + 32;
+    hot_.target = divided_target(hot_, precision_);
   }
 
   /// A decoder that resumes at state `at`, as if it had decoded the symbols
@@ -392,13 +481,12 @@ class arithmetic_decoder {
   arithmetic_decoder(const bit_vector& bits, std::size_t begin, std::size_t end, unsigned precision_bits, bool pad,
                      const detail::interval_state& at)
       : arithmetic_decoder(bits, begin, end, precision_bits, pad) {
-    state_ = at;
-    range_ = at.high - at.low + 1;
+    hot_.state = at;
+    hot_.range = at.high - at.low + 1;
     const std::size_t first = begin_ + at.emitted;
-    value_ = (reader_.read(first, 1) << 31) | reader_.read(first + at.pending + 1, 31);
-    next_ = first + at.pending + 32;
-    offset_ = value_ - state_.low;
-    target_ = divided_target();
+    hot_.value = (reader_.read(first, 1) << 31) | reader_.read(first + at.pending + 1, 31);
+    hot_.next = first + at.pending + 32;
+    hot_.target = divided_target(hot_, precision_);
   }
 
   /// The point of [0, 2^P) the current value falls on: the byte to decode is
@@ -407,10 +495,10 @@ class arithmetic_decoder {
   /// Always floor(((v - low + 1) * 2^P - 1) / r) for the current frame value
   /// v (so that floor(r*c/2^P) <= v - low  <=>  c <= target()); consume()
   /// computes it ahead, see there.
-  std::uint32_t target() const noexcept { return target_; }
+  std::uint32_t target() const noexcept { return static_cast<std::uint32_t>(hot_.target); }
 
   /// The byte whose slice contains the current value (does not consume it).
-  std::uint8_t peek(const cdf_table& cdf) const noexcept {
+  EQINFO_ALWAYS_INLINE std::uint8_t peek(const cdf_table& cdf) const noexcept {
     const std::uint32_t target = this->target();
     // A plain (branchy) binary search on purpose: branchless two-level SIMD
     // searches measured slower here, since predicted branches let the CPU
@@ -427,75 +515,141 @@ class arithmetic_decoder {
   /// the renormalised offset is v'' - low'' = d * 2^k + in, in = the k bits
   /// read. So target'' = floor(((d*2^k + in + 1) * 2^P - 1) / (r0 * 2^k))
   ///                   = floor((d * 2^P + e) / r0),  e = floor(((in + 1) * 2^P - 1) / 2^k) < 2^P,
-  /// = q + [rem + e >= r0] with q, rem = divmod(d * 2^P, r0) when r0 >= 2^P.
+  /// = q + [rem >= r0 - e] with q, rem = divmod(d * 2^P, r0) when r0 >= 2^P.
   /// The division starts as soon as the slice is known and runs alongside
   /// the renormalisation; e is the top P bits of the lookahead with every bit
   /// after the first k set. Otherwise (r0 < 2^P: a rare, very unlikely byte,
   /// or a value outside the slice because some other byte was consumed) the
   /// target is the plain division of the new state.
-  void consume(const cdf_table& cdf, std::uint8_t byte) noexcept {
-    const std::uint64_t slice_low = (range_ * cdf[byte]) >> precision_;
-    const std::uint64_t slice_width = ((range_ * cdf[byte + 1u]) >> precision_) - slice_low;
-    const std::uint64_t offset = offset_ - slice_low;  // v - low'
-    const bool ahead = offset < slice_width && slice_width >> precision_ != 0 && slice_width <= detail::frame_mask;
-    const auto [quotient, remainder] =
-        detail::divide_below_2_32(ahead ? offset << precision_ : 0, ahead ? slice_width : 1);
-
-    detail::null_bit_sink sink;
-    const auto [n, m] = detail::narrow_range(state_, range_, cdf[byte], cdf[byte + 1u], precision_, sink);
-    // Shift the value exactly as low and high were shifted: E1/E2 shifts in
-    // the next n bits, E3 keeps the top bit and shifts in the m bits after
-    // them. With k = n + m and W = (value << k) | next k bits, that is
-    //   value = top bit of (W >> m) | low 31 bits of W.
-    const unsigned k = n + m;
-    if (k > look_bits_) {
-      look_ = reader_.read(next_, 64);
-      look_bits_ = 64;
-    }
-    const std::uint64_t in = (look_ >> 1) >> (63 - k);  // k may be 0
-    const std::uint64_t e = (look_ | (~std::uint64_t{0} >> k)) >> (64 - precision_);
-    look_ <<= k;
-    look_bits_ -= k;
-    next_ += k;
-    const std::uint64_t w = (value_ << k) | in;
-    value_ = ((w >> m) & detail::frame_half) | (w & (detail::frame_mask >> 1));
-    offset_ = value_ - state_.low;
-
-    if (ahead) [[likely]]
-      target_ = static_cast<std::uint32_t>(quotient + std::uint64_t{remainder + e >= slice_width});
-    else
-      target_ = divided_target();
+  ///
+  /// The test is a branch, not a select: predicted (it fails only for bytes
+  /// rarer than 2^P / r, at P = 16 those of count 1 to 3), it lets the
+  /// division start as soon as its operands are known.
+  EQINFO_ALWAYS_INLINE void consume(const cdf_table& cdf, std::uint8_t byte) noexcept {
+    consume(cdf[byte], cdf[byte + 1u]);
   }
 
-  std::uint8_t decode(const cdf_table& cdf) noexcept {
+  /// consume() for the slice [cdf_low, cdf_high) of 2^P.
+  EQINFO_ALWAYS_INLINE void consume(std::uint32_t cdf_low, std::uint32_t cdf_high) noexcept {
+    step(hot_, reader_, precision_, cdf_low, cdf_high);
+  }
+
+  EQINFO_ALWAYS_INLINE std::uint8_t decode(const cdf_table& cdf) noexcept {
     const std::uint8_t byte = peek(cdf);
     consume(cdf, byte);
     return byte;
   }
 
-  /// State after the symbols decoded so far (equal to the encoder's).
-  const detail::interval_state& state() const noexcept { return state_; }
-  std::uint64_t terminated_bits() const noexcept { return detail::terminated_bits(state_); }
-
- private:
-  /// target() by its definition.
-  std::uint32_t divided_target() const noexcept {
-    return static_cast<std::uint32_t>((((offset_ + 1) << precision_) - 1) / range_);
+  /// Decodes out.size() bytes of a model whose CDF does not change:
+  /// `slice_of(target)` returns the symbol_slice owning `target` (as
+  /// unigram_model::slice_of does). The same bytes and state as a loop of
+  /// consume(slice_of(target())), but the state stays in registers for the
+  /// whole run instead of going through memory between calls.
+  template <class SliceOf>
+  void decode_run(std::span<std::uint8_t> out, const SliceOf& slice_of) {
+    // P = 16, the default, as a constant: its shifts then take no register.
+    if (precision_ == 16)
+      run(out, slice_of, std::integral_constant<unsigned, 16>{});
+    else
+      run(out, slice_of, precision_);
   }
 
-  detail::interval_state state_;
-  std::uint64_t range_ = detail::frame_mask + 1;  ///< state_.high - state_.low + 1
+  /// State after the symbols decoded so far (equal to the encoder's).
+  detail::interval_state state() const noexcept {
+    detail::interval_state s = hot_.state;
+    s.high = s.low + hot_.range - 1;
+    s.emitted = hot_.next - begin_ - 32 - s.pending;  // every bit read is emitted, pending or in the frame
+    return s;
+  }
+  std::uint64_t terminated_bits() const noexcept { return detail::terminated_bits(state()); }
+
+ private:
+  /// Everything that changes from symbol to symbol.
+  struct decoding {
+    detail::interval_state state;                  ///< low and pending (see state() for high and emitted)
+    std::uint64_t range = detail::frame_mask + 1;  ///< state.high - state.low + 1
+    std::uint64_t value = 0;
+    std::size_t next = 0;
+    /// Lookahead: bits [next, next + look_bits) at the top of look, refilled
+    /// from the bit vector once per ~64 bits, off the dependency chain.
+    std::uint64_t look = 0;
+    // 64-bit on purpose: GCC packs two adjacent 32-bit fields into one SSE
+    // register, which put four extra instructions on the decoder's chain.
+    std::uint64_t look_bits = 0;
+    std::uint64_t target = 0;  ///< below 2^P
+  };
+
+  template <class SliceOf, class Precision>
+  void run(std::span<std::uint8_t> out, const SliceOf& slice_of, Precision precision) {
+    decoding h = hot_;
+    for (std::uint8_t& byte : out) {
+      const symbol_slice slice = slice_of(static_cast<std::uint32_t>(h.target));
+      step(h, reader_, precision, slice.low, slice.high);
+      byte = slice.byte;
+    }
+    hot_ = h;
+  }
+
+  /// consume(), on `h`.
+  EQINFO_ALWAYS_INLINE static void step(decoding& h, const detail::value_reader& reader, unsigned precision,
+                                        std::uint32_t cdf_low, std::uint32_t cdf_high) noexcept {
+    const std::uint64_t slice_low = (h.range * cdf_low) >> precision;
+    const std::uint64_t slice_width = ((h.range * cdf_high) >> precision) - slice_low;
+    const std::uint64_t offset = h.value - h.state.low - slice_low;  // v - low' (mod 2^64)
+    if (!(offset < slice_width && slice_width >> precision != 0 && slice_width <= detail::frame_mask)) [[unlikely]] {
+      h = step_slowly(h, reader, precision, cdf_low, cdf_high);
+      return;
+    }
+    const auto [quotient, remainder] = detail::divide_below_2_32(offset << precision, slice_width);
+    const std::uint64_t e = renormalise(h, reader, precision, cdf_low, cdf_high);
+    h.target = quotient + std::uint64_t{remainder >= slice_width - e};  // e < 2^P <= width
+  }
+
+  /// step() when the target cannot be computed ahead. (By value, so that
+  /// the caller's copy of the state need not live in memory.)
+  EQINFO_NOINLINE static decoding step_slowly(decoding h, const detail::value_reader& reader, unsigned precision,
+                                              std::uint32_t cdf_low, std::uint32_t cdf_high) noexcept {
+    renormalise(h, reader, precision, cdf_low, cdf_high);
+    h.target = divided_target(h, precision);
+    return h;
+  }
+
+  /// Narrows to the slice, shifts the value as low and high were shifted,
+  /// and returns e (see consume()).
+  EQINFO_ALWAYS_INLINE static std::uint64_t renormalise(decoding& h, const detail::value_reader& reader,
+                                                        unsigned precision, std::uint32_t cdf_low,
+                                                        std::uint32_t cdf_high) noexcept {
+    detail::null_bit_sink sink;
+    const auto [n, m] =
+        detail::narrow_range<detail::null_bit_sink, false>(h.state, h.range, cdf_low, cdf_high, precision, sink);
+    // Shift the value exactly as low and high were shifted: E1/E2 shifts in
+    // the next n bits, E3 keeps the top bit and shifts in the m bits after
+    // them. With k = n + m and W = (value << k) | next k bits, that is
+    //   value = top bit of (W >> m) | low 31 bits of W.
+    const unsigned k = n + m;
+    if (k > h.look_bits) {
+      h.look = reader.read(h.next, 64);
+      h.look_bits = 64;
+    }
+    const std::uint64_t in = (h.look >> 1) >> (63 - k);  // k may be 0
+    const std::uint64_t e = (h.look | (~std::uint64_t{0} >> k)) >> (64 - precision);
+    h.look <<= k;
+    h.look_bits -= k;
+    h.next += k;
+    const std::uint64_t w = (h.value << k) | in;
+    h.value = ((w >> m) & detail::frame_half) | (w & (detail::frame_mask >> 1));
+    return e;
+  }
+
+  /// target() by its definition.
+  static std::uint64_t divided_target(const decoding& h, unsigned precision) noexcept {
+    return (((h.value - h.state.low + 1) << precision) - 1) / h.range;
+  }
+
+  decoding hot_;
   detail::value_reader reader_;
   std::size_t begin_;
-  std::uint64_t value_ = 0;
-  std::uint64_t offset_ = 0;  ///< value_ - state_.low (mod 2^64)
-  std::size_t next_ = 0;
-  /// Lookahead: bits [next_, next_ + look_bits_) at the top of look_, refilled
-  /// from the bit vector once per ~64 bits, off the dependency chain.
-  std::uint64_t look_ = 0;
-  unsigned look_bits_ = 0;
   unsigned precision_;
-  std::uint32_t target_ = 0;
 };
 
 }  // namespace v1

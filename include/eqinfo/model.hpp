@@ -91,16 +91,30 @@ concept has_symbol_lookup = requires(const M& m, std::uint32_t target) {
   { m.symbol_of(target) } -> std::convertible_to<std::uint8_t>;
 };
 
+/// Optional decoder hook, a faster form of symbol_of: `m.slice_of(target)`
+/// returns the byte s owning `target` together with its slice
+/// {cdf[s], cdf[s+1]}, so that the decoder need not load them again.
+template <class M>
+concept has_slice_lookup = requires(const M& m, std::uint32_t target) {
+  { m.slice_of(target) } -> std::convertible_to<symbol_slice>;
+};
+
 /// A model may declare `static constexpr bool cdf_is_valid_by_construction =
 /// true;` when every CDF it returns comes from quantize_cdf(); otherwise the
 /// coder checks each CDF (256 comparisons) before using it.
+// (A nested requirement: false when the member is missing.)
 template <class M>
-inline constexpr bool cdf_is_valid_by_construction = [] {
-  if constexpr (requires { M::cdf_is_valid_by_construction; })
-    return static_cast<bool>(M::cdf_is_valid_by_construction);
-  else
-    return false;
-}();
+inline constexpr bool cdf_is_valid_by_construction = requires {
+  requires bool(M::cdf_is_valid_by_construction);
+};
+
+/// A model may declare `static constexpr bool cdf_is_static = true;` when its
+/// CDF never changes (update() does nothing). With a slice_of hook too, its
+/// bytes are then decoded many per call (arithmetic_decoder::decode_run).
+template <class M>
+inline constexpr bool cdf_is_static = requires {
+  requires bool(M::cdf_is_static);
+};
 
 namespace detail {
 
@@ -128,10 +142,13 @@ constexpr bool check_byte_model() {
   return true;
 }
 
-/// Byte lookup for a fixed CDF: the byte owning a point of [0, 2^P), found
-/// from a 4,096-entry table of where each 2^(P-12)-wide bucket starts plus a
-/// short forward scan (buckets are narrower than most slices). Lets the
-/// decoder of a static model skip the binary search, as rANS decoders do.
+/// Byte lookup for a fixed CDF: the byte owning a point of [0, 2^P), and its
+/// slice, from a 4,096-entry table of the byte each 2^(P-12)-wide bucket
+/// starts with, plus a short forward scan when the point lies past that
+/// byte's slice (buckets are narrower than most slices). Lets the decoder of
+/// a static model skip the binary search, as rANS decoders do. Each entry
+/// also holds the byte's slice, so the decoder's next step does not wait for
+/// a second load from the CDF.
 class symbol_lookup {
  public:
   symbol_lookup() = default;
@@ -140,17 +157,25 @@ class symbol_lookup {
     std::size_t s = 0;
     for (std::uint32_t i = 0; i < buckets; ++i) {
       while (cdf[s + 1] <= (i << shift_)) ++s;
-      start_[i] = static_cast<std::uint8_t>(s);
+      // low | byte << 28 | high << 36 (P <= 24 keeps low and high below
+      // 2^28): low and high then take one instruction each to unpack.
+      entries_[i] = cdf[s] | std::uint64_t{s} << 28 | std::uint64_t{cdf[s + 1]} << 36;
     }
   }
-  std::uint8_t find(const cdf_table& cdf, std::uint32_t target) const noexcept {
-    std::size_t s = start_[target >> shift_];
+  symbol_slice find_slice(const cdf_table& cdf, std::uint32_t target) const noexcept {
+    const std::uint64_t e = entries_[target >> shift_];
+    const symbol_slice first{static_cast<std::uint32_t>(e & 0xFFFFFFFu), static_cast<std::uint32_t>(e >> 36),
+                             static_cast<std::uint8_t>(e >> 28)};
+    if (target < first.high) [[likely]]
+      return first;
+    std::size_t s = first.byte + 1u;
     while (cdf[s + 1] <= target) ++s;
-    return static_cast<std::uint8_t>(s);
+    return {cdf[s], cdf[s + 1], static_cast<std::uint8_t>(s)};
   }
+  std::uint8_t find(const cdf_table& cdf, std::uint32_t target) const noexcept { return find_slice(cdf, target).byte; }
 
  private:
-  std::array<std::uint8_t, 4096> start_{};
+  std::array<std::uint64_t, 4096> entries_{};
   unsigned shift_ = 0;
 };
 
@@ -250,6 +275,7 @@ inline void quantize_cdf(std::span<const float, 256> probabilities, unsigned pre
 class uniform_model {
  public:
   static constexpr bool cdf_is_valid_by_construction = true;
+  static constexpr bool cdf_is_static = true;
 
   explicit uniform_model(unsigned precision_bits = 16) : precision_(precision_bits) {
     detail::check_precision(precision_bits);
@@ -262,6 +288,12 @@ class uniform_model {
   /// The byte owning `target` (optional decoder hook for static models).
   std::uint8_t symbol_of(std::uint32_t target) const noexcept {
     return static_cast<std::uint8_t>(target >> (precision_ - 8));
+  }
+  /// The byte owning `target` and its slice (optional decoder hook).
+  symbol_slice slice_of(std::uint32_t target) const noexcept {
+    const unsigned shift = precision_ - 8;
+    const std::uint32_t low = target >> shift << shift;
+    return {low, low + (std::uint32_t{1} << shift), static_cast<std::uint8_t>(target >> shift)};
   }
   /// Identity recorded in token files: CRC-32 of "uniform/P".
   std::uint32_t fingerprint() const {
@@ -282,6 +314,7 @@ class uniform_model {
 class unigram_model {
  public:
   static constexpr bool cdf_is_valid_by_construction = true;
+  static constexpr bool cdf_is_static = true;
   static constexpr std::uint32_t file_version = 1;
   static constexpr std::size_t file_size = 8 + 4 + 4 + 256 * 8 + 4;
 
@@ -304,6 +337,8 @@ class unigram_model {
   void update(std::uint8_t) noexcept {}
   /// The byte owning `target` (optional decoder hook for static models).
   std::uint8_t symbol_of(std::uint32_t target) const noexcept { return lookup_.find(cdf_, target); }
+  /// The byte owning `target` and its slice (optional decoder hook).
+  symbol_slice slice_of(std::uint32_t target) const noexcept { return lookup_.find_slice(cdf_, target); }
 
   const std::array<std::uint64_t, 256>& counts() const noexcept { return counts_; }
   /// Identity recorded in token files: the CRC-32 the model file stores (of

@@ -203,7 +203,7 @@ class tokenizer {
       encoder.encode(feed.current(), bytes[feed.pos()]);
       feed.advance();
       if (offsets)  // emitted bits are final (pending bits wait until they are resolved)
-        while (encoder.emitted_bits().size() >= (offsets->size() + 1) * n)
+        while (encoder.state().emitted >= (offsets->size() + 1) * n)
           offsets->push_back({std::exchange(settled, feed.pos()), feed.pos()});
       if (progress && feed.pos() >= progress->next) progress->update(feed.pos());
     }
@@ -265,7 +265,26 @@ class tokenizer {
     }
     arithmetic_decoder decoder(bits, 0, bits.size(), p);
     out.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*byte_count, bits.size() * 4096)));
-    for (std::uint64_t i = 0; i < *byte_count; ++i) {
+    if constexpr (cdf_is_static<Model> && has_slice_lookup<Model> && cdf_is_valid_by_construction<Model>) {
+      // Runs of bytes per call. The code length only grows, so checking it
+      // after each run finds a truncation; the run is then redone byte by
+      // byte below, to name the byte.
+      constexpr std::uint64_t run = 1 << 16;
+      const auto slice_of = [this](std::uint32_t target) { return model_.slice_of(target); };
+      while (out.size() < *byte_count) {
+        const std::size_t start = out.size();
+        const arithmetic_decoder before = decoder;
+        out.resize(start + static_cast<std::size_t>(std::min<std::uint64_t>(run, *byte_count - start)));
+        decoder.decode_run(std::span(out).subspan(start), slice_of);
+        if (decoder.terminated_bits() > bits.size()) {
+          decoder = before;
+          out.resize(start);
+          break;
+        }
+        if (progress && out.size() >= progress->next) progress->update(out.size());
+      }
+    }
+    for (std::uint64_t i = out.size(); i < *byte_count; ++i) {
       const std::uint8_t byte = detail::decode_byte(decoder, model_, detail::checked_predict(model_, p));
       // The code length only grows, and the encoder's whole code fit in `bits`.
       if (decoder.terminated_bits() > bits.size())

@@ -74,12 +74,25 @@ inline std::uint8_t peek_byte(const arithmetic_decoder& decoder, const M& model,
   }
 }
 
-/// Decodes one byte (peek_byte, then consume).
+/// Decodes one byte (peek_byte, then consume; or the model's slice_of).
 template <class M>
 inline std::uint8_t decode_byte(arithmetic_decoder& decoder, const M& model, const cdf_table& cdf) {
-  const std::uint8_t byte = peek_byte(decoder, model, cdf);
-  decoder.consume(cdf, byte);
-  return byte;
+  if constexpr (has_slice_lookup<M>) {
+    const std::uint32_t target = decoder.target();
+    const symbol_slice slice = model.slice_of(target);
+    if constexpr (!cdf_is_valid_by_construction<M>) {
+      if (!(slice.low == cdf[slice.byte] && slice.high == cdf[slice.byte + 1u] && slice.low <= target &&
+            target < slice.high))
+        throw error(errc::invalid_model_output, "model's slice_of(" + std::to_string(target) + ") returned byte " +
+                                                    std::to_string(slice.byte) + " and a slice that is not its own");
+    }
+    decoder.consume(slice.low, slice.high);
+    return slice.byte;
+  } else {
+    const std::uint8_t byte = peek_byte(decoder, model, cdf);
+    decoder.consume(cdf, byte);
+    return byte;
+  }
 }
 
 /// CDFs of bytes[0], bytes[1], ... from the model's current context, through

@@ -228,6 +228,7 @@ const bool registered = [] {
       benchmark::RegisterBenchmark(("BM_lanes/" + suffix).c_str(), BM_lanes, path, model)
           ->Arg(16)
           ->Arg(64)
+          ->Arg(128)
           ->Unit(benchmark::kMicrosecond);
       benchmark::RegisterBenchmark(("BM_incremental/" + suffix).c_str(), BM_incremental, path, model)
           ->Unit(benchmark::kMicrosecond);

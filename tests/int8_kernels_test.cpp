@@ -116,7 +116,9 @@ TEST_CASE("every int8 path computes the exact products, M1's shapes", "[int8]") 
                                                                        {300, 1024, 64},
                                                                        {1024, 512, 128},
                                                                        {64, 1024, 256},
-                                                                       {40, 256, 1024}}) {
+                                                                       {40, 256, 1024},
+                                                                       {98, 512, 128},  // 98 lanes: a 2-row tail
+                                                                       {34, 128, 512}}) {
     check_all_paths(make(M, N, K, 0, rng));
     check_all_paths(make(M, N, K, 1, rng));
   }

@@ -148,6 +148,40 @@ TEST_CASE("encode_many and decode_many equal serial coding (tiny M1)", "[paralle
     INFO("method " << eqinfo::to_string(kind));
     check_many(eqinfo::tokenizer(model, make_settings(kind)), examples);
   }
+  // Few lanes: several blocks a thread, each run as one wave of up to twice
+  // the lanes (16 examples at 3 lanes: 4 blocks of 4; at 5: 3 of 6 at most).
+  for (std::size_t lanes : {3u, 5u}) {
+    INFO("lanes " << lanes);
+    eqinfo::tokenizer tok(model, make_settings(method::equal_info_ac));
+    tok.set_lanes(lanes);
+    check_many(tok, examples);
+  }
+}
+
+TEST_CASE("jobs_per_block: no block above a thread's share, no short last block, blocks of up to 8 x lanes",
+          "[parallel]") {
+  using eqinfo::detail::parallel::jobs_per_block;
+  for (std::size_t lanes : {1u, 3u, 64u})
+    for (unsigned threads : {1u, 2u, 3u, 8u})
+      for (std::size_t jobs = 1; jobs <= 40 * lanes; jobs += 1 + jobs / 7) {
+        INFO("jobs " << jobs << " lanes " << lanes << " threads " << threads);
+        const std::size_t per = jobs_per_block(jobs, lanes, threads);
+        const std::size_t blocks = (jobs + per - 1) / per;
+        REQUIRE(per >= 1);
+        REQUIRE(per <= (jobs + threads - 1) / threads);  // no block above a thread's share
+        if (jobs <= 2 * lanes * threads) {
+          REQUIRE(per <= 2 * lanes);  // one wave a block
+        } else {
+          REQUIRE(per >= lanes);
+          REQUIRE(per <= 8 * lanes + 1);
+          REQUIRE(blocks <= std::max<std::size_t>(4 * threads, (jobs + 8 * lanes - 1) / (8 * lanes)));
+          const std::size_t last = jobs - (blocks - 1) * per;
+          REQUIRE(last + 4 * threads >= lanes);  // not a few stragglers
+        }
+      }
+  // The cases that motivated it (one thread, 64 lanes).
+  REQUIRE(jobs_per_block(98, 64, 1) == 98);
+  REQUIRE(jobs_per_block(200, 64, 1) == 67);
 }
 
 TEST_CASE("encode_many of no examples", "[parallel]") {

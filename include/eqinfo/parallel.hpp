@@ -135,15 +135,22 @@ class engines {
   tbb::enumerable_thread_specific<std::unique_ptr<worker>> local_;
 };
 
-/// Blocks of consecutive jobs for the threads: every thread gets work, a
-/// block fills the lanes where there are enough jobs (its lanes drain at its
-/// end), and there are several blocks per thread to balance.
+/// Blocks of consecutive jobs for the threads: every thread gets work, and
+/// there are up to four blocks per thread to balance. A block holds at least
+/// `lanes` jobs where there are enough, and is cut so that no block is left
+/// with a few: streams of similar length run in waves of `lanes`, and a
+/// short last block (200 jobs at 64 lanes were 64, 64, 64 and 8) runs its
+/// whole length with few rows a step. Blocks of up to 2 x lanes jobs run as
+/// one wave (window_engine::encode_width).
 inline std::size_t jobs_per_block(std::size_t jobs, std::size_t lanes, unsigned threads) {
   const std::size_t concurrency =
       threads != 0 ? threads : static_cast<std::size_t>(std::max(1, tbb::this_task_arena::max_concurrency()));
   const std::size_t per_thread = (jobs + concurrency - 1) / concurrency;
-  if (per_thread <= lanes) return std::max<std::size_t>(1, per_thread);
-  return std::clamp<std::size_t>((jobs + 4 * concurrency - 1) / (4 * concurrency), lanes, 8 * lanes);
+  if (per_thread <= 2 * lanes) return std::max<std::size_t>(1, per_thread);
+  // Here jobs > 2 * lanes * concurrency, so jobs / lanes >= 2 * concurrency.
+  std::size_t blocks = std::clamp<std::size_t>(jobs / lanes, concurrency, 4 * concurrency);
+  blocks = std::max(blocks, (jobs + 8 * lanes - 1) / (8 * lanes));  // at most 8 x lanes jobs a block
+  return (jobs + blocks - 1) / blocks;
 }
 
 /// Encodes `jobs` on the threads, block by block; the first failing block's

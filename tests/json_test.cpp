@@ -129,7 +129,7 @@ TEST_CASE("JSON: each kind of malformed text is refused, naming the problem, off
   }
 }
 
-TEST_CASE("JSON: containers nest at most max_depth deep; deeper input cannot overflow the stack", "[json]") {
+TEST_CASE("JSON: containers nest at most max_depth deep, deeper input cannot overflow the stack", "[json]") {
   constexpr auto d = static_cast<std::size_t>(json_reader::max_depth);
   CHECK_NOTHROW(parse(std::string(d, '[') + std::string(d, ']')));
   CHECK(refusal(std::string(d + 1, '[') + std::string(d + 1, ']')) ==

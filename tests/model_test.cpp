@@ -161,7 +161,7 @@ TEST_CASE("unigram model file round-trips and rejects every corruption", "[model
   REQUIRE(code_of([&] { eqinfo::unigram_model::load("/nonexistent/eqinfo.unigram"); }) == errc::io_error);
 }
 
-TEST_CASE("unigram model estimates counts; uniform model is flat", "[model]") {
+TEST_CASE("unigram model estimates counts, uniform model is flat", "[model]") {
   const std::vector<std::uint8_t> text = {'a', 'a', 'b'};
   const auto m = eqinfo::unigram_model::estimate(text, 16);
   REQUIRE(m.counts()['a'] == 2);

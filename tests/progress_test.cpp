@@ -73,7 +73,7 @@ void check_method(Model model, const settings& s, const std::vector<std::uint8_t
 
 }  // namespace
 
-TEST_CASE("progress: tokens are identical with and without the hook; counts are monotone and end at the total",
+TEST_CASE("progress: tokens are identical with and without the hook, counts are monotone and end at the total",
           "[progress]") {
   const auto text = eqinfo_test::english(20000);
   const auto model = eqinfo_test::english_unigram();
@@ -95,7 +95,7 @@ TEST_CASE("progress: tokens are identical with and without the hook; counts are 
   }
 }
 
-TEST_CASE("progress: unset or cleared, the callback is never called; every_bytes 0 is refused", "[progress]") {
+TEST_CASE("progress: unset or cleared, the callback is never called, every_bytes 0 is refused", "[progress]") {
   const auto text = eqinfo_test::english(3000);
   eqinfo::tokenizer tok(eqinfo_test::english_unigram(), settings{});
   int calls = 0;

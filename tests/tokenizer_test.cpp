@@ -90,7 +90,7 @@ TEST_CASE("every method and setting round-trips every kind of input", "[tokenize
   }
 }
 
-TEST_CASE("StaticAC reaches the unigram entropy; EqualInfoAC costs more per byte", "[tokenizer]") {
+TEST_CASE("StaticAC reaches the unigram entropy, EqualInfoAC costs more per byte", "[tokenizer]") {
   const auto text = eqinfo_test::english();
   settings ac;
   ac.kind = method::ac;

@@ -59,7 +59,7 @@ TEST_CASE("every window is exactly b bits and decodes on its own", "[windows]") 
                           window_settings(b, rule, 12));
 }
 
-TEST_CASE("plain greedy cuts are ambiguous; both exact rules are not", "[windows]") {
+TEST_CASE("plain greedy cuts are ambiguous, both exact rules are not", "[windows]") {
   // With a model that is sure of the next byte, a byte can leave the
   // zero-padded code unchanged; the paper's plain greedy cut is then misread.
   const auto text = eqinfo_test::english(20000);

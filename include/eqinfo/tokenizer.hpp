@@ -274,7 +274,10 @@ class tokenizer {
       while (out.size() < *byte_count) {
         const std::size_t start = out.size();
         const arithmetic_decoder before = decoder;
-        out.resize(start + static_cast<std::size_t>(std::min<std::uint64_t>(run, *byte_count - start)));
+        // A run ends where progress is next due, as the byte loop reports.
+        std::uint64_t length = std::min<std::uint64_t>(run, *byte_count - start);
+        if (progress && progress->next > start) length = std::min<std::uint64_t>(length, progress->next - start);
+        out.resize(start + static_cast<std::size_t>(length));
         decoder.decode_run(std::span(out).subspan(start), slice_of);
         if (decoder.terminated_bits() > bits.size()) {
           decoder = before;

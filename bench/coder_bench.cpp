@@ -122,9 +122,9 @@ void encode_with(benchmark::State& state, const eqinfo::cdf_table& cdf) {
   if (!ac_decodes_to(code, cdf, text)) state.SkipWithError("encoder output does not decode to the input");
 }
 
-// With `lookup`, the byte and its slice come from the model's slice_of() or
-// symbol_of() table (what the tokenizer does for static models, and what rANS
-// decoders do); without it,
+// With `lookup`, the byte and its slice come from the model's slice_of()
+// table, a run at a time (what the tokenizer does for static models, and what
+// rANS decoders do); without it,
 // from a binary search of the CDF (what it does for models with context).
 template <class Model>
 void decode_with(benchmark::State& state, const Model& model, bool lookup) {
@@ -135,14 +135,7 @@ void decode_with(benchmark::State& state, const Model& model, bool lookup) {
   for (auto _ : state) {
     eqinfo::arithmetic_decoder dec(code, 0, code.size(), precision);
     if (lookup) {
-      if constexpr (eqinfo::has_slice_lookup<Model>) {
-        dec.decode_run(out, [&](std::uint32_t target) { return model.slice_of(target); });
-      } else {
-        for (auto& b : out) {
-          b = model.symbol_of(dec.target());
-          dec.consume(cdf, b);
-        }
-      }
+      dec.decode_run(out, [&](std::uint32_t target) { return model.slice_of(target); });
     } else {
       for (auto& b : out) b = dec.decode(cdf);
     }

@@ -312,3 +312,43 @@ TEST_CASE("exact decoding refuses windows the encoder would have cut elsewhere",
   }
   REQUIRE(tok.decode_bare(std::vector<token_t>{0x7400, 0x6865}).size() >= 2);  // bare decoding still reads it
 }
+
+namespace {
+// A static model whose lookup hook lies about one byte: decoding must refuse
+// it (invalid_model_output), for the slice_of and the symbol_of hook alike.
+template <bool Slice>
+struct lying_lookup_model {
+  eqinfo::unigram_model inner = eqinfo_test::english_unigram();
+  unsigned precision_bits() const noexcept { return inner.precision_bits(); }
+  void reset() noexcept {}
+  const eqinfo::cdf_table& predict() const noexcept { return inner.predict(); }
+  void update(std::uint8_t) noexcept {}
+  eqinfo::symbol_slice lie(std::uint32_t target) const noexcept {
+    eqinfo::symbol_slice s = inner.slice_of(target);
+    if (s.byte == 'e') s = {s.low, s.high, static_cast<std::uint8_t>('f')};  // 'e' decodes as 'f'
+    return s;
+  }
+  eqinfo::symbol_slice slice_of(std::uint32_t target) const noexcept requires Slice { return lie(target); }
+  std::uint8_t symbol_of(std::uint32_t target) const noexcept requires(!Slice) { return lie(target).byte; }
+};
+}  // namespace
+
+TEST_CASE("a model whose slice_of or symbol_of disagrees with its CDF is refused when decoding",
+          "[tokenizer][errors]") {
+  static_assert(eqinfo::has_slice_lookup<lying_lookup_model<true>> &&
+                !eqinfo::has_symbol_lookup<lying_lookup_model<true>>);
+  static_assert(eqinfo::has_symbol_lookup<lying_lookup_model<false>> &&
+                !eqinfo::has_slice_lookup<lying_lookup_model<false>>);
+  const auto text = eqinfo_test::english(2000);
+  for (method kind : {method::ac, method::equal_info_ac}) {
+    settings s;
+    s.kind = kind;
+    eqinfo::tokenizer honest(eqinfo_test::english_unigram(), s);
+    const auto e = honest.encode(text);
+    eqinfo::tokenizer slice_liar(lying_lookup_model<true>{}, s);
+    eqinfo::tokenizer symbol_liar(lying_lookup_model<false>{}, s);
+    INFO("method " << eqinfo::to_string(kind));
+    REQUIRE(code_of([&] { slice_liar.decode(e.tokens, e.byte_count); }) == errc::invalid_model_output);
+    REQUIRE(code_of([&] { symbol_liar.decode(e.tokens, e.byte_count); }) == errc::invalid_model_output);
+  }
+}

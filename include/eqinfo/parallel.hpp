@@ -135,8 +135,8 @@ class engines {
   tbb::enumerable_thread_specific<std::unique_ptr<worker>> local_;
 };
 
-/// Blocks of consecutive jobs for the threads: every thread gets work, and
-/// there are up to four blocks per thread to balance. A block holds at least
+/// Blocks of consecutive jobs for the threads: no block holds more than a
+/// thread's share, and there are up to four blocks per thread to balance. A block holds at least
 /// `lanes` jobs where there are enough, and is cut so that no block is left
 /// with a few: streams of similar length run in waves of `lanes`, and a
 /// short last block (200 jobs at 64 lanes were 64, 64, 64 and 8) runs its

@@ -55,44 +55,45 @@ inline const cdf_table& checked_predict(M& model, unsigned precision) {
   return cdf;
 }
 
-/// The byte the decoder's value falls on: through the model's lookup table
-/// when it has one (checked unless the model is valid by construction), else
-/// by searching the CDF.
+/// The byte the decoder's value falls on, and its slice: through the
+/// model's slice_of or symbol_of table when it has one (checked unless the
+/// model is valid by construction), else by searching the CDF.
 template <class M>
-inline std::uint8_t peek_byte(const arithmetic_decoder& decoder, const M& model, const cdf_table& cdf) {
-  if constexpr (has_symbol_lookup<M>) {
+inline symbol_slice peek_slice(const arithmetic_decoder& decoder, const M& model, const cdf_table& cdf) {
+  if constexpr (has_slice_lookup<M> || has_symbol_lookup<M>) {
     const std::uint32_t target = decoder.target();
-    const std::uint8_t byte = model.symbol_of(target);
-    if constexpr (!cdf_is_valid_by_construction<M>) {
-      if (!(cdf[byte] <= target && target < cdf[byte + 1u]))
-        throw error(errc::invalid_model_output, "model's symbol_of(" + std::to_string(target) + ") returned byte " +
-                                                    std::to_string(byte) + ", whose slice does not contain it");
+    symbol_slice slice;
+    if constexpr (has_slice_lookup<M>) {
+      slice = model.slice_of(target);
+    } else {
+      const std::uint8_t byte = model.symbol_of(target);
+      slice = {cdf[byte], cdf[byte + 1u], byte};
     }
-    return byte;
-  } else {
-    return decoder.peek(cdf);
-  }
-}
-
-/// Decodes one byte (peek_byte, then consume; or the model's slice_of).
-template <class M>
-inline std::uint8_t decode_byte(arithmetic_decoder& decoder, const M& model, const cdf_table& cdf) {
-  if constexpr (has_slice_lookup<M>) {
-    const std::uint32_t target = decoder.target();
-    const symbol_slice slice = model.slice_of(target);
     if constexpr (!cdf_is_valid_by_construction<M>) {
       if (!(slice.low == cdf[slice.byte] && slice.high == cdf[slice.byte + 1u] && slice.low <= target &&
             target < slice.high))
-        throw error(errc::invalid_model_output, "model's slice_of(" + std::to_string(target) + ") returned byte " +
-                                                    std::to_string(slice.byte) + " and a slice that is not its own");
+        throw error(errc::invalid_model_output, "model's lookup of " + std::to_string(target) + " returned byte " +
+                                                    std::to_string(slice.byte) + ", whose slice does not contain it");
     }
-    decoder.consume(slice.low, slice.high);
-    return slice.byte;
+    return slice;
   } else {
-    const std::uint8_t byte = peek_byte(decoder, model, cdf);
-    decoder.consume(cdf, byte);
-    return byte;
+    const std::uint8_t byte = decoder.peek(cdf);
+    return {cdf[byte], cdf[byte + 1u], byte};
   }
+}
+
+/// The byte the decoder's value falls on (see peek_slice).
+template <class M>
+inline std::uint8_t peek_byte(const arithmetic_decoder& decoder, const M& model, const cdf_table& cdf) {
+  return peek_slice(decoder, model, cdf).byte;
+}
+
+/// Decodes one byte (peek_slice, then consume its slice).
+template <class M>
+inline std::uint8_t decode_byte(arithmetic_decoder& decoder, const M& model, const cdf_table& cdf) {
+  const symbol_slice slice = peek_slice(decoder, model, cdf);
+  decoder.consume(slice.low, slice.high);
+  return slice.byte;
 }
 
 /// CDFs of bytes[0], bytes[1], ... from the model's current context, through

@@ -14,6 +14,10 @@
 //                                 once), M1's shapes: d 128 (128->128,
 //                                 128->512, 512->128, 128->256) and the
 //                                 paper's 3m (256->256, 256->1024, 1024->256).
+//  BM_rows/<path>/98/<K>/<N>/<whole|panels>
+//                                 a product of 98 rows and a pass over each
+//                                 row after it: gemm_s8s8_packed whole, or
+//                                 gemm_s8s8_packed_panels a panel at a time.
 //  BM_qk/<path>/<M>/<N>           gemm_s8s8_nt, K = 64 (attention's q.k).
 //  BM_pv/<path>/<M>/<K>           gemm_u8s8_nn, N = 64 (attention's p.v).
 //
@@ -261,6 +265,35 @@ void BM_gemm(benchmark::State& state, int8::isa path, std::size_t M, std::size_t
   if (C != want) state.SkipWithError("product differs from the scalar path");
 }
 
+/// A product and a pass over each of its rows (int32 -> float times a
+/// scale, as M1's layers do after every product), the product whole
+/// (gemm_s8s8_packed into an (M, N) array) or a panel of rows at a time
+/// (gemm_s8s8_packed_panels, each row read right after its panel).
+void BM_rows(benchmark::State& state, int8::isa path, std::size_t M, std::size_t K, std::size_t N, bool panels) {
+  const auto A = random_s8(M * K, 1), W = random_s8(N * K, 2);
+  const int8::packed_s8 packed(path, W.data(), N, K);
+  std::vector<std::int32_t> C(M * N), scratch;
+  std::vector<float> row(N);
+  double sum = 0;
+  auto use_row = [&](const std::int32_t* c) {
+    for (std::size_t n = 0; n < N; ++n) row[n] = static_cast<float>(c[n]) * 0.5f;
+    sum += row[N / 2];
+  };
+  const std::size_t stride = int8::panel_stride(packed);
+  timed(state, path, 2.0 * double(M) * double(N) * double(K), [&] {
+    if (panels) {
+      int8::gemm_s8s8_packed_panels(A.data(), K, M, packed, scratch,
+                                    [&](std::size_t, std::size_t rows, const std::int32_t* c) {
+                                      for (std::size_t r = 0; r < rows; ++r) use_row(c + r * stride);
+                                    });
+    } else {
+      int8::gemm_s8s8_packed(A.data(), K, M, packed, C.data(), N);
+      for (std::size_t m = 0; m < M; ++m) use_row(C.data() + m * N);
+    }
+  });
+  benchmark::DoNotOptimize(sum);
+}
+
 /// q.k: M query rows against N key rows of width K = 64 inside rows of a
 /// 256-wide attention (lda = ldb = 256), as in the model.
 void BM_qk(benchmark::State& state, int8::isa path, std::size_t M, std::size_t N) {
@@ -303,6 +336,16 @@ const bool registered = [] {
         const std::string name =
             "BM_gemm/" + p + "/" + std::to_string(M) + "/" + std::to_string(s[0]) + "/" + std::to_string(s[1]);
         benchmark::RegisterBenchmark(name.c_str(), BM_gemm, path, M, s[0], s[1])
+            ->Unit(benchmark::kMicrosecond)
+            ->MinTime(0.1);
+      }
+    for (const auto& s : shapes)
+      for (const bool panels : {false, true}) {
+        if (s[0] > 512 || s[1] > 512) continue;  // M1's shapes
+        constexpr std::size_t M = 98;            // the lanes of a 1 MB shard's waves
+        const std::string name = "BM_rows/" + p + "/" + std::to_string(M) + "/" + std::to_string(s[0]) + "/" +
+                                 std::to_string(s[1]) + (panels ? "/panels" : "/whole");
+        benchmark::RegisterBenchmark(name.c_str(), BM_rows, path, M, s[0], s[1], panels)
             ->Unit(benchmark::kMicrosecond)
             ->MinTime(0.1);
       }

@@ -9,6 +9,7 @@
 
 #include <eqinfo/detail/int8_kernels.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdlib>
@@ -87,6 +88,22 @@ void check_all_paths(const problem& p) {
     const int8::packed_s8 packed(path, p.W.data(), p.N, p.K);
     REQUIRE(packed.path() == path);
     int8::gemm_s8s8_packed(p.A.data(), p.lda, p.M, packed, c.data(), p.ldc);
+    CHECK(same(p, c, p.want_nt));
+    // The same product a panel at a time: every row once, in order.
+    std::fill(c.begin(), c.end(), -1);
+    std::vector<std::int32_t> scratch;
+    std::size_t next_row = 0;
+    bool in_order = true;
+    const std::size_t stride = int8::panel_stride(packed);
+    int8::gemm_s8s8_packed_panels(
+        p.A.data(), p.lda, p.M, packed, scratch, [&](std::size_t first, std::size_t rows, const std::int32_t* panel) {
+          in_order = in_order && first == next_row && rows >= 1 && rows <= int8::panel_rows;
+          for (std::size_t r = 0; r < rows && first + r < p.M; ++r)
+            std::copy_n(panel + r * stride, p.N, c.begin() + static_cast<std::ptrdiff_t>((first + r) * p.ldc));
+          next_row = first + rows;
+        });
+    CHECK(in_order);
+    CHECK(next_row == p.M);
     CHECK(same(p, c, p.want_nt));
   }
 }

@@ -37,6 +37,7 @@
 #include <eqinfo/error.hpp>
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -527,6 +528,39 @@ inline void gemm_s8s8_packed(const std::int8_t* A, std::size_t lda, std::size_t 
 #endif
     default: return gemm_s8s8_nt(W.path(), A, lda, W.data(), W.cols(), C, ldc, M, W.rows(), W.cols());
   }
+}
+
+/// Rows per panel of gemm_s8s8_packed_panels.
+inline constexpr std::size_t panel_rows = 32;
+
+/// The row stride of gemm_s8s8_packed_panels' panels for W.
+inline std::size_t panel_stride(const packed_s8& W) noexcept { return std::max(W.rows(), W.padded_rows()); }
+
+/// A.W^T for W packed for its path, handed over a panel of rows at a time:
+/// on_panel(first_row, rows, c) gets rows [first_row, first_row + rows) of
+/// the product in c (row stride panel_stride(W)), 1 <= rows <= panel_rows,
+/// in order. On the AMX path each panel is computed just before its call,
+/// so the caller's work on a row reads it while it is still in L1 or L2:
+/// for M1's batches of about 100 rows, storing the whole (M, N) int32
+/// product and reading it back cost more than the tile products themselves
+/// (BM_rows in bench/int8_bench.cpp). on_panel must not change A's rows.
+/// `panel` is scratch.
+template <class OnPanel>
+inline void gemm_s8s8_packed_panels(const std::int8_t* A, std::size_t lda, std::size_t M, const packed_s8& W,
+                                    std::vector<std::int32_t>& panel, OnPanel&& on_panel) {
+  const std::size_t stride = panel_stride(W);
+#ifdef EQINFO_INT8_X86
+  if (W.path() == isa::amx) {
+    panel.resize(panel_rows * stride);
+    return amx::packed_panels(A, lda, M, W, panel.data(), on_panel);
+  }
+#endif
+  // The other paths' kernels gain nothing from panels (BM_rows in
+  // bench/int8_bench.cpp: VNNI 0-9 % slower): the whole product, then its panels.
+  panel.resize(M * stride);
+  gemm_s8s8_packed(A, lda, M, W, panel.data(), stride);
+  for (std::size_t m0 = 0; m0 < M; m0 += panel_rows)
+    on_panel(m0, std::min(panel_rows, M - m0), static_cast<const std::int32_t*>(panel.data() + m0 * stride));
 }
 
 }  // namespace int8

@@ -51,10 +51,12 @@ struct kv_cache {
 /// Scratch buffers of a forward pass.
 struct workspace {
   std::vector<float> h, y, v, att, e, w, scales, row_scales, out_scales;
-  std::vector<std::int8_t> x, q8;
+  std::vector<std::int8_t> x, ff8, q8;  ///< ff8: the MLP's hidden rows, quantised
   std::vector<std::uint8_t> p8, row_finite;
   std::vector<std::int32_t> acc;
-  std::vector<std::size_t> row_start;  ///< attention: where each row's scores start in e
+  std::vector<std::size_t> row_start;     ///< attention: where each row's scores start in e
+  std::vector<kv_cache*> row_cache;       ///< each stacked row's sequence cache
+  std::vector<std::size_t> row_position;  ///< and its position there
 };
 
 /// One sequence's part of a batched forward call: run `inputs` as the next

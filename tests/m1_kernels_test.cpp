@@ -60,11 +60,61 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-TEST_CASE("round_even rounds half to even like rint", "[m1][numerics]") {
-  for (float x : {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 126.5f, 127.49f, -32766.5f, 3.0f, 0.0f, -0.0f, 1e-30f})
-    REQUIRE(m1::round_even(x) == std::nearbyint(x));
-  REQUIRE(m1::round_even(2.5f) == 2.0f);
-  REQUIRE(m1::round_even(3.5f) == 4.0f);
+TEST_CASE("round_even_int rounds half to even like rint", "[m1][numerics]") {
+  for (float x : {0.5f, 1.5f,  2.5f,   -0.5f,   -1.5f,    -2.5f,     126.5f,   127.49f,    -32766.5f,   3.0f,
+                  0.0f, -0.0f, 1e-30f, -1e-30f, 32767.0f, -32767.0f, 32766.5f, 4194303.5f, -4194303.5f, -4194304.0f})
+    REQUIRE(m1::round_even_int(x) == static_cast<std::int32_t>(std::nearbyint(x)));
+  REQUIRE(m1::round_even_int(2.5f) == 2);
+  REQUIRE(m1::round_even_int(3.5f) == 4);
+  REQUIRE(m1::round_even_int(-2.5f) == -2);
+  // Every float of the quantisers' range [-32767.5, 32767.5], in steps that hit the ties.
+  std::mt19937 rng(3);
+  for (int i = 0; i < 200000; ++i) {
+    const float x = static_cast<float>(static_cast<int>(rng() % 131071) - 65535) * 0.5f +
+                    (i % 2 ? 0.0f : static_cast<float>(rng() % 1000) * 1e-4f);
+    REQUIRE(m1::round_even_int(x) == static_cast<std::int32_t>(std::nearbyint(x)));
+  }
+}
+
+TEST_CASE("the fused ReLU on bit patterns is v > 0 ? v : +0 for every kind of float, on every compiled copy",
+          "[m1][numerics]") {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> scales = {1.0f, -1.0f, 0.0f, -0.0f, nan, -nan, inf, -inf, 1e-45f, -1e-45f, 3.4e38f, 2.5f};
+  const std::vector<std::int32_t> products = {0, 1, -1, 7, -7, 1 << 30, INT32_MIN, 123456};
+  for (const float s : {1.0f, 3.5f, -2.0f}) {
+    std::vector<std::int32_t> a;
+    std::vector<float> scale;
+    for (float sc : scales)
+      for (std::int32_t p : products) {
+        a.push_back(p);
+        scale.push_back(sc);
+      }
+    const std::size_t n = a.size();
+    std::vector<float> want(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const float v = static_cast<float>(a[i]) * (s * scale[i]);
+      want[i] = v > 0.0f ? v : 0.0f;
+    }
+    const float want_max = m1::abs_max(want.data(), n);
+    std::vector<float> got(n);
+    auto check = [&](const char* copy, float got_max) {
+      INFO("copy " << copy << ", s " << s);
+      REQUIRE(same_bits(got, want));
+      REQUIRE(std::bit_cast<std::uint32_t>(got_max) == std::bit_cast<std::uint32_t>(want_max));
+    };
+    check("baseline", m1::scale_row_abs_max<true>(a.data(), s, scale.data(), n, got.data()));
+#if defined(EQINFO_INT8_X86) && (defined(__GNUC__) || defined(__clang__))
+    if (int8::supported(int8::isa::avx2))
+      check("avx2", m1::avx2::scale_row_abs_max<true>(a.data(), s, scale.data(), n, got.data()));
+    if (int8::supported(int8::isa::avx512vnni))
+      check("avx512", m1::avx512::scale_row_abs_max<true>(a.data(), s, scale.data(), n, got.data()));
+#endif
+    // And without the ReLU: scale_row's values and their abs_max.
+    for (std::size_t i = 0; i < n; ++i) want[i] = static_cast<float>(a[i]) * (s * scale[i]);
+    const float plain_max = m1::scale_row_abs_max<false>(a.data(), s, scale.data(), n, got.data());
+    REQUIRE(same_bits(got, want));
+    REQUIRE(std::bit_cast<std::uint32_t>(plain_max) == std::bit_cast<std::uint32_t>(m1::abs_max(want.data(), n)));
+  }
 }
 
 TEST_CASE("quant8 is symmetric, clamps, and zeroes tiny or non-finite rows", "[m1][numerics]") {

@@ -54,7 +54,9 @@ struct workspace {
   std::vector<std::int8_t> x, ff8, q8;  ///< ff8: the MLP's hidden rows, quantised
   std::vector<std::uint8_t> p8, row_finite;
   std::vector<std::int32_t> acc;
-  std::vector<std::size_t> row_start;     ///< attention: where each row's scores start in e
+  std::vector<std::size_t> row_start;  ///< attention: where each row's scores start in e
+  std::vector<float> norm_max;         ///< norm_quant_row's m and ss per row
+  std::vector<std::int64_t> norm_ss;
   std::vector<kv_cache*> row_cache;       ///< each stacked row's sequence cache
   std::vector<std::size_t> row_position;  ///< and its position there
 };

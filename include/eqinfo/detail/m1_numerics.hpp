@@ -37,7 +37,7 @@ namespace m1 {
 /// is always finite).
 inline constexpr float tiny = 0x1p-64f;
 
-#include <eqinfo/detail/m1_numerics.inc>  // round_even ... exp_nonpositive
+#include <eqinfo/detail/m1_numerics.inc>  // round_even_int ... exp_nonpositive
 
 }  // namespace m1
 }  // namespace detail

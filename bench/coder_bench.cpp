@@ -135,7 +135,7 @@ void decode_with(benchmark::State& state, const Model& model, bool lookup) {
   for (auto _ : state) {
     eqinfo::arithmetic_decoder dec(code, 0, code.size(), precision);
     if (lookup) {
-      dec.decode_run(out, [&](std::uint32_t target) { return model.slice_of(target); });
+      dec.decode_run(out, eqinfo::detail::slice_lookup(model));
     } else {
       for (auto& b : out) b = dec.decode(cdf);
     }

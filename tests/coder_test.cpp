@@ -371,6 +371,12 @@ TEST_CASE("decode_run gives the bytes, states and targets of a byte-at-a-time lo
     for (const std::uint8_t b : msg) enc.encode(cdf, b);
     const bit_vector code = enc.finish();
 
+    // The hinted lookup: any hint <= target finds the target's slice.
+    for (int i = 0; i < 2000; ++i) {
+      const std::uint32_t t = r.below(std::uint32_t{1} << precision);
+      const std::uint32_t hint = t - r.below(std::min<std::uint32_t>(t, 5000) + 1);
+      REQUIRE(model.slice_of(t, hint) == model.slice_of(t));
+    }
     for (const bool pad : {false, true}) {
       for (const std::size_t cut : {code.size(), code.size() / 2}) {
         INFO("precision " << precision << " seed " << seed << " pad " << pad << " cut " << cut);
@@ -386,7 +392,17 @@ TEST_CASE("decode_run gives the bytes, states and targets of a byte-at-a-time lo
             expected.push_back(b);
           }
           got.resize(got.size() + length);
-          runs.decode_run(std::span(got).last(length), [&](std::uint32_t t) { return model.slice_of(t); });
+          // Alternately with the plain lookup and the hinted one (whose
+          // hints must never exceed the target).
+          bool hints_below = true;
+          if (expected.size() % 2)
+            runs.decode_run(std::span(got).last(length), [&](std::uint32_t t) { return model.slice_of(t); });
+          else
+            runs.decode_run(std::span(got).last(length), [&](std::uint32_t t, std::uint32_t hint) {
+              hints_below = hints_below && hint <= t;
+              return model.slice_of(t, hint);
+            });
+          REQUIRE(hints_below);
           REQUIRE(got == expected);
           REQUIRE(runs.state() == one.state());
           REQUIRE(runs.target() == one.target());

@@ -60,6 +60,7 @@ using cdf_table = std::array<std::uint32_t, 257>;
 struct symbol_slice {
   std::uint32_t low = 0, high = 0;
   std::uint8_t byte = 0;
+  friend bool operator==(const symbol_slice&, const symbol_slice&) = default;
 };
 
 /// Supported precisions. 256 symbols need at least 8 bits; the 32-bit frame
@@ -544,7 +545,11 @@ class arithmetic_decoder {
   /// `slice_of(target)` returns the symbol_slice owning `target` (as
   /// unigram_model::slice_of does). The same bytes and state as a loop of
   /// consume(slice_of(target())), but the state stays in registers for the
-  /// whole run instead of going through memory between calls.
+  /// whole run instead of going through memory between calls. If it can
+  /// also be called as `slice_of(target, hint)`, hint <= target is the
+  /// quotient before consume()'s last +0/+1 correction, known a few cycles
+  /// earlier: a table lookup indexed by the hint starts that much sooner
+  /// (unigram_model::slice_of).
   template <class SliceOf>
   void decode_run(std::span<std::uint8_t> out, const SliceOf& slice_of) {
     // P = 16, the default, as a constant: its shifts then take no register.
@@ -582,27 +587,34 @@ class arithmetic_decoder {
   template <class SliceOf, class Precision>
   void run(std::span<std::uint8_t> out, const SliceOf& slice_of, Precision precision) {
     decoding h = hot_;
+    std::uint64_t hint = h.target;
     for (std::uint8_t& byte : out) {
-      const symbol_slice slice = slice_of(static_cast<std::uint32_t>(h.target));
-      step(h, reader_, precision, slice.low, slice.high);
+      symbol_slice slice;
+      if constexpr (std::is_invocable_r_v<symbol_slice, const SliceOf&, std::uint32_t, std::uint32_t>)
+        slice = slice_of(static_cast<std::uint32_t>(h.target), static_cast<std::uint32_t>(hint));
+      else
+        slice = slice_of(static_cast<std::uint32_t>(h.target));
+      hint = step(h, reader_, precision, slice.low, slice.high);
       byte = slice.byte;
     }
     hot_ = h;
   }
 
-  /// consume(), on `h`.
-  EQINFO_ALWAYS_INLINE static void step(decoding& h, const detail::value_reader& reader, unsigned precision,
-                                        std::uint32_t cdf_low, std::uint32_t cdf_high) noexcept {
+  /// consume(), on `h`; returns a hint for the new target: the quotient
+  /// before its correction (<= the target), or the target itself.
+  EQINFO_ALWAYS_INLINE static std::uint64_t step(decoding& h, const detail::value_reader& reader, unsigned precision,
+                                                 std::uint32_t cdf_low, std::uint32_t cdf_high) noexcept {
     const std::uint64_t slice_low = (h.range * cdf_low) >> precision;
     const std::uint64_t slice_width = ((h.range * cdf_high) >> precision) - slice_low;
     const std::uint64_t offset = h.value - h.state.low - slice_low;  // v - low' (mod 2^64)
     if (!(offset < slice_width && slice_width >> precision != 0 && slice_width <= detail::frame_mask)) [[unlikely]] {
       h = step_slowly(h, reader, precision, cdf_low, cdf_high);
-      return;
+      return h.target;
     }
     const auto [quotient, remainder] = detail::divide_below_2_32(offset << precision, slice_width);
     const std::uint64_t e = renormalise(h, reader, precision, cdf_low, cdf_high);
     h.target = quotient + std::uint64_t{remainder >= slice_width - e};  // e < 2^P <= width
+    return quotient;
   }
 
   /// step() when the target cannot be computed ahead. (By value, so that

@@ -118,6 +118,19 @@ inline constexpr bool cdf_is_static = requires {
 
 namespace detail {
 
+/// The slice lookup arithmetic_decoder::decode_run takes, for a model with
+/// slice_of: with decode_run's hint where the model also has
+/// slice_of(target, hint).
+template <has_slice_lookup M>
+auto slice_lookup(const M& m) {
+  if constexpr (requires(std::uint32_t t) {
+                  { m.slice_of(t, t) } -> std::convertible_to<symbol_slice>;
+                })
+    return [&m](std::uint32_t target, std::uint32_t hint) -> symbol_slice { return m.slice_of(target, hint); };
+  else
+    return [&m](std::uint32_t target) -> symbol_slice { return m.slice_of(target); };
+}
+
 __extension__ typedef unsigned __int128 uint128;
 
 /// One static_assert per missing member, so a user type that does not model
@@ -162,8 +175,11 @@ class symbol_lookup {
       entries_[i] = cdf[s] | std::uint64_t{s} << 28 | std::uint64_t{cdf[s + 1]} << 36;
     }
   }
-  symbol_slice find_slice(const cdf_table& cdf, std::uint32_t target) const noexcept {
-    const std::uint64_t e = entries_[target >> shift_];
+  /// The slice owning `target`, looked up from the bucket of hint <= target
+  /// (the bucket's first slice starts at or before hint, so a search from
+  /// it finds target's).
+  symbol_slice find_slice(const cdf_table& cdf, std::uint32_t target, std::uint32_t hint) const noexcept {
+    const std::uint64_t e = entries_[hint >> shift_];
     const symbol_slice first{static_cast<std::uint32_t>(e & 0xFFFFFFFu), static_cast<std::uint32_t>(e >> 36),
                              static_cast<std::uint8_t>(e >> 28)};
     if (target < first.high) [[likely]]
@@ -171,6 +187,9 @@ class symbol_lookup {
     std::size_t s = first.byte + 1u;
     while (cdf[s + 1] <= target) ++s;
     return {cdf[s], cdf[s + 1], static_cast<std::uint8_t>(s)};
+  }
+  symbol_slice find_slice(const cdf_table& cdf, std::uint32_t target) const noexcept {
+    return find_slice(cdf, target, target);
   }
   std::uint8_t find(const cdf_table& cdf, std::uint32_t target) const noexcept { return find_slice(cdf, target).byte; }
 
@@ -339,6 +358,10 @@ class unigram_model {
   std::uint8_t symbol_of(std::uint32_t target) const noexcept { return lookup_.find(cdf_, target); }
   /// The byte owning `target` and its slice (optional decoder hook).
   symbol_slice slice_of(std::uint32_t target) const noexcept { return lookup_.find_slice(cdf_, target); }
+  /// The same, given hint <= target (arithmetic_decoder::decode_run's hint).
+  symbol_slice slice_of(std::uint32_t target, std::uint32_t hint) const noexcept {
+    return lookup_.find_slice(cdf_, target, hint);
+  }
 
   const std::array<std::uint64_t, 256>& counts() const noexcept { return counts_; }
   /// Identity recorded in token files: the CRC-32 the model file stores (of

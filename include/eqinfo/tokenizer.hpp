@@ -270,7 +270,7 @@ class tokenizer {
       // after each run finds a truncation; the run is then redone byte by
       // byte below, to name the byte.
       constexpr std::uint64_t run = 1 << 16;
-      const auto slice_of = [this](std::uint32_t target) { return model_.slice_of(target); };
+      const auto slice_of = detail::slice_lookup(model_);
       while (out.size() < *byte_count) {
         const std::size_t start = out.size();
         const arithmetic_decoder before = decoder;

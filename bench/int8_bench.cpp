@@ -272,7 +272,8 @@ void BM_gemm(benchmark::State& state, int8::isa path, std::size_t M, std::size_t
 void BM_rows(benchmark::State& state, int8::isa path, std::size_t M, std::size_t K, std::size_t N, bool panels) {
   const auto A = random_s8(M * K, 1), W = random_s8(N * K, 2);
   const int8::packed_s8 packed(path, W.data(), N, K);
-  std::vector<std::int32_t> C(M * N), scratch;
+  std::vector<std::int32_t> C(M * N);
+  eqinfo::detail::aligned_vector<std::int32_t> scratch;
   std::vector<float> row(N);
   double sum = 0;
   auto use_row = [&](const std::int32_t* c) {

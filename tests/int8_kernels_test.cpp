@@ -91,7 +91,7 @@ void check_all_paths(const problem& p) {
     CHECK(same(p, c, p.want_nt));
     // The same product a panel at a time: every row once, in order.
     std::fill(c.begin(), c.end(), -1);
-    std::vector<std::int32_t> scratch;
+    eqinfo::detail::aligned_vector<std::int32_t> scratch;
     std::size_t next_row = 0;
     bool in_order = true;
     const std::size_t stride = int8::panel_stride(packed);
@@ -164,6 +164,31 @@ TEST_CASE("int8 sums stay exact at the largest K the config allows", "[int8]") {
 TEST_CASE("empty products", "[int8]") {
   std::mt19937 rng(10);
   check_all_paths(make(4, 3, 0, 0, rng));
+}
+
+// Tile rows and AVX-512 vectors are 64 bytes: at a 16-byte boundary (what
+// std::allocator gives) each one straddles two cache lines, which cost
+// eqinfo shard 7 % (detail/aligned_vector.hpp).
+TEST_CASE("packed weights and kernel buffers start at a cache line", "[int8]") {
+  for (std::size_t n : {std::size_t{1}, std::size_t{3}, std::size_t{17}, std::size_t{1000}}) {
+    eqinfo::detail::aligned_vector<std::int8_t> a(n);
+    eqinfo::detail::aligned_vector<std::int32_t> b(n);
+    std::vector<char> spoil(n * 3 + 5);  // not 64-byte sized: the next block may start anywhere
+    eqinfo::detail::aligned_vector<float> c(n);
+    CHECK(reinterpret_cast<std::uintptr_t>(a.data()) % 64 == 0);
+    CHECK(reinterpret_cast<std::uintptr_t>(b.data()) % 64 == 0);
+    CHECK(reinterpret_cast<std::uintptr_t>(c.data()) % 64 == 0);
+  }
+  std::mt19937 rng(11);
+  for (const auto path : paths_here()) {
+    std::vector<std::int8_t> w(5 * 7);
+    for (auto& v : w) v = static_cast<std::int8_t>(rng());
+    const int8::packed_s8 packed(path, w.data(), 5, 7);
+    INFO(int8::name(path));
+    CHECK(reinterpret_cast<std::uintptr_t>(packed.data()) % 64 == 0);
+    if (path == int8::isa::avx512vnni || path == int8::isa::amx)
+      CHECK(reinterpret_cast<std::uintptr_t>(packed.vnni()) % 64 == 0);
+  }
 }
 
 TEST_CASE("EQINFO_ISA names a path or is refused with its name", "[int8]") {

@@ -112,7 +112,7 @@ class m1_model {
   detail::m1::workspace ws_;
   std::vector<int> pending_;  // inputs not yet run: BOS or the bytes since the last predict
   std::vector<int> inputs_;
-  std::vector<float> logits_, probabilities_;
+  detail::aligned_vector<float> logits_, probabilities_;
   std::size_t block_bytes_ = 0;
   cdf_table cdf_{};
   unsigned precision_;
@@ -224,7 +224,7 @@ class m1_model::lane_set {
   std::vector<std::size_t> waiting_;
   std::vector<detail::m1::sequence_call> calls_;
   detail::m1::workspace ws_;
-  std::vector<float> logits_, probabilities_;
+  detail::aligned_vector<float> logits_, probabilities_;
   std::uint64_t positions_ = 1;
 };
 

@@ -34,6 +34,7 @@
 /// AMX kernel at K <= 256 is bound by writing the int32 C (each 32 x 32 block
 /// stores 4 KiB for 4 * K / 64 tile products), not by the tile unit.
 
+#include <eqinfo/detail/aligned_vector.hpp>
 #include <eqinfo/error.hpp>
 
 #include <Eigen/Core>
@@ -227,9 +228,9 @@ class packed_s8 {
  private:
   isa path_ = isa::scalar;
   std::size_t n_ = 0, k_ = 0, n_pad_ = 0, k_pad_ = 0;
-  std::vector<std::int8_t> w_;
-  std::vector<std::int8_t> vnni_;
-  std::vector<std::int32_t> offset_;
+  aligned_vector<std::int8_t> w_;
+  aligned_vector<std::int8_t> vnni_;
+  aligned_vector<std::int32_t> offset_;
 };
 
 // ---------------------------------------------------------------------------
@@ -547,7 +548,7 @@ inline std::size_t panel_stride(const packed_s8& W) noexcept { return std::max(W
 /// `panel` is scratch.
 template <class OnPanel>
 inline void gemm_s8s8_packed_panels(const std::int8_t* A, std::size_t lda, std::size_t M, const packed_s8& W,
-                                    std::vector<std::int32_t>& panel, OnPanel&& on_panel) {
+                                    aligned_vector<std::int32_t>& panel, OnPanel&& on_panel) {
   const std::size_t stride = panel_stride(W);
 #ifdef EQINFO_INT8_X86
   if (W.path() == isa::amx) {

@@ -35,9 +35,9 @@ namespace m1 {
 /// Key/value cache of one sequence, per layer: int8 rows [context][A] and
 /// one scale per (position, head).
 struct kv_cache {
-  std::vector<std::int8_t> keys, values;        // [layers][context][A]
-  std::vector<float> key_scales, value_scales;  // [layers][context][heads]
-  std::size_t length = 0;                       // positions held
+  aligned_vector<std::int8_t> keys, values;        // [layers][context][A]
+  aligned_vector<float> key_scales, value_scales;  // [layers][context][heads]
+  std::size_t length = 0;                          // positions held
 
   void allocate(const transformer_config& c) {
     keys.resize(std::size_t{c.layers} * c.context * c.attention_width());
@@ -48,12 +48,12 @@ struct kv_cache {
   }
 };
 
-/// Scratch buffers of a forward pass.
+/// Scratch buffers of a forward pass (cache-line aligned: aligned_vector.hpp).
 struct workspace {
-  std::vector<float> h, y, v, att, e, w, scales, row_scales, out_scales;
-  std::vector<std::int8_t> x, ff8, q8;  ///< ff8: the MLP's hidden rows, quantised
-  std::vector<std::uint8_t> p8, row_finite;
-  std::vector<std::int32_t> acc;
+  aligned_vector<float> h, y, v, att, e, w, scales, row_scales, out_scales;
+  aligned_vector<std::int8_t> x, ff8, q8;  ///< ff8: the MLP's hidden rows, quantised
+  aligned_vector<std::uint8_t> p8, row_finite;
+  aligned_vector<std::int32_t> acc;
   std::vector<std::size_t> row_start;  ///< attention: where each row's scores start in e
   std::vector<float> norm_max;         ///< norm_quant_row's m and ss per row
   std::vector<std::int64_t> norm_ss;

@@ -33,9 +33,8 @@ struct cache_line_allocator {
     if (n > static_cast<std::size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
     return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{cache_line_bytes}));
   }
-  void deallocate(T* p, std::size_t n) noexcept {
-    ::operator delete (p, n * sizeof(T), std::align_val_t{cache_line_bytes});
-  }
+  // Unsized: clang before 17 declares the sized operator delete only with -fsized-deallocation.
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete (p, std::align_val_t{cache_line_bytes}); }
 
   template <class U>
   bool operator==(const cache_line_allocator<U>&) const noexcept {

@@ -105,8 +105,11 @@ namespace avx2 {
 #endif
 namespace avx512 {
 #include <eqinfo/detail/m1_numerics.inc>
-// (Numerics first, as for avx2.)
+// (Numerics first, as for avx2.) EQINFO_M1_AVX512_COPY: the few places
+// where this copy uses AVX-512 intrinsics (integer steps only).
+#define EQINFO_M1_AVX512_COPY 1
 #include <eqinfo/detail/m1_forward.inc>
+#undef EQINFO_M1_AVX512_COPY
 }  // namespace avx512
 #if defined(__clang__)
 #pragma clang attribute pop

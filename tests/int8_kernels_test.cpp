@@ -116,8 +116,9 @@ TEST_CASE("every int8 path computes the exact products, random shapes", "[int8]"
     const int mode = i % 3;
     check_all_paths(make(rng() % 70 + 1, rng() % 70 + 1, rng() % 150 + 1, mode, rng));
   }
-  // Every tail of the tile (32 rows, 32 columns, 64 k) and vector blocks.
-  for (std::size_t M : std::initializer_list<std::size_t>{15, 16, 17, 31, 32, 33, 48, 63, 64, 65})
+  // Every tail of the tile (32 rows, 32 columns, 64 k) and vector blocks; 3 and 4 rows: either side of
+  // where the AMX panels take over from the VNNI kernel.
+  for (std::size_t M : std::initializer_list<std::size_t>{3, 4, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65})
     for (std::size_t K : std::initializer_list<std::size_t>{1, 3, 4, 63, 64, 65, 128, 130})
       check_all_paths(make(M, rng() % 80 + 1, K, static_cast<int>(M % 3), rng));
 }

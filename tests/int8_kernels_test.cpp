@@ -147,7 +147,7 @@ TEST_CASE("every int8 path computes the exact products, attention's few-row shap
   // paths take direct dot products there instead of the VNNI layout.
   std::mt19937 rng(11);
   for (std::size_t M : std::initializer_list<std::size_t>{1, 2, 3})
-    for (std::size_t N : std::initializer_list<std::size_t>{1, 5, 15, 16, 17, 64, 100})
+    for (std::size_t N : std::initializer_list<std::size_t>{1, 5, 15, 16, 17, 64, 100, 128})
       for (std::size_t K : std::initializer_list<std::size_t>{1, 7, 32, 64, 65, 130})
         check_all_paths(make(M, N, K, static_cast<int>((M + N + K) % 3), rng));
 }

@@ -26,8 +26,10 @@
 ///               128 * (column sums of W) subtracted again;
 ///   amx         AMX-INT8 tiles, 32 x 32 blocks of C: tdpbssd for the packed
 ///               product and q.k, tdpbusd for p.v (B put in the tile layout
-///               per call); products of fewer than 16 rows use the
-///               avx512vnni code.
+///               per call). The packed product a panel at a time
+///               (gemm_s8s8_packed_panels) runs 4 to 15 rows as one
+///               zero-padded 16-row panel; below that, and for q.k and p.v
+///               of fewer than 16 rows, the avx512vnni code runs.
 ///
 /// Performance notes (Sapphire Rapids, one core): the packed avx512vnni
 /// kernel is a 4-row x 64-column register block (16 zmm accumulators). The

@@ -281,10 +281,11 @@ inline void u8s8_nn(const std::uint8_t* A, std::size_t lda, const std::int8_t* B
 #ifdef EQINFO_INT8_X86
 // GCC 12's AVX-512 intrinsics start from `__m512i __Y = __Y` (undefined) and
 // trip -Wmaybe-uninitialized once inlined into a caller (e.g. in
-// _mm512_reduce_add_epi32).
+// _mm512_reduce_add_epi32), or at -O1 -Wuninitialized (_mm512_shuffle_i32x4).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 // ---------------------------------------------------------------------------
 // sse2 / avx2: pmaddwd on int16-widened values. Dot products along K for A.B^T
